@@ -1,0 +1,88 @@
+"""Shared plumbing for experiment scripts: the command line, output folders, JSON.
+
+The library never touches files; experiments do, through these helpers, and
+never overwrite a finished run unless asked to with ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import pathlib
+from typing import Any, Sequence
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RUNS = REPO / "runs"
+
+
+def parser(doc: str, config_cls) -> argparse.ArgumentParser:
+    """An ArgumentParser with ``--seed``, ``--out``, ``--quick``, ``--overwrite``.
+
+    The script's docstring is its help text; config fields other than ``seed``
+    are the script's own to add.
+    """
+    p = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--seed", type=int, default=config_cls.seed, help="PRNG seed (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=None,
+        help="output folder (default: runs/<script>/<timestamp>)",
+    )
+    p.add_argument("--quick", action="store_true", help="smoke-test size: seconds, not minutes")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow writing into an existing, non-empty --out folder",
+    )
+    return p
+
+
+def output_dir(out: pathlib.Path | None, name: str, *, overwrite: bool) -> pathlib.Path:
+    """Creates the run folder; refuses a non-empty existing one unless ``overwrite``."""
+    if out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        out = RUNS / name / stamp
+    out = pathlib.Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise SystemExit(
+            f"error: --out {out} already holds a run; choose another folder or pass --overwrite"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_json(path: pathlib.Path, obj: Any) -> None:
+    """Writes JSON atomically (temp file then rename), so a crash never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    tmp.replace(path)
+
+
+def _jsonable(x):
+    if dataclasses.is_dataclass(x):
+        return dataclasses.asdict(x)
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, pathlib.Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain fixed-width text table."""
+    cells = [[str(h) for h in header]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(c: Any) -> str:
+    if isinstance(c, float):
+        return f"{c:.3e}" if (c != 0 and (abs(c) < 1e-3 or abs(c) >= 1e5)) else f"{c:.6f}"
+    return str(c)

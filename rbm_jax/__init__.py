@@ -1,0 +1,13 @@
+"""rbm_jax: restricted Boltzmann machines, Gibbs sampling and backprop in functional JAX.
+
+Modules are re-exported so that same-named functions stay module-qualified
+(``rbm_jax.exact.log_partition``); the core parameter type is re-exported too.
+The library never changes JAX's global configuration: enable float64 yourself
+(``jax.config.update("jax_enable_x64", True)``) for reference-grade checks.
+"""
+
+from rbm_jax import exact, rbm
+from rbm_jax.rbm import RBMParams
+
+__all__ = ["RBMParams", "exact", "rbm"]
+__version__ = "0.1.0"

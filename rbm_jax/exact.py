@@ -1,0 +1,445 @@
+"""Brute-force references for small RBMs: log Z, marginals, likelihood, moments, T.
+
+Every statistical test of the library leans on these, so they are written for
+exactness first: everything is a sum over enumerated configurations, done in
+log space (logsumexp) and in chunks, so memory stays bounded however many
+configurations there are.
+
+Contract:
+  * Enumeration order everywhere is ``itertools.product([0, 1], repeat=n)``:
+    row ``k`` is ``k`` in binary, unit 0 the most significant bit
+    (``config_index`` / ``configurations`` convert both ways).
+  * ``log_partition`` sums the larger layer out analytically (via the free
+    energy) and enumerates the smaller one: cost 2**min(n_v, n_h) rows.
+  * Functions that return or sample the table of P(v) enumerate the visible
+    layer (2**n_visible rows); ``gibbs_transition_matrix`` enumerates both.
+  * Each function refuses, with the size in the message, a model beyond its
+    enumeration cap rather than running out of memory or time.
+  * Outputs follow the params' dtype; exact to float64 round-off when the
+    caller enables x64. Data given here must be ``[n_rows, n_visible]`` with
+    values in [0, 1] (checked when concrete; under a caller's ``jit`` only the
+    shape can be checked).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from rbm_jax import _checks
+from rbm_jax.rbm import (
+    RBMParams,
+    _free_energy,
+    _hidden_free_energy,
+    _hidden_input,
+    _visible_input,
+)
+
+__all__ = [
+    "MAX_ENUMERATED_UNITS",
+    "MAX_TRANSITION_VISIBLE",
+    "MAX_TRANSITION_HIDDEN",
+    "MAX_TRANSITION_LOG2_COST",
+    "Moments",
+    "configurations",
+    "config_index",
+    "log_partition",
+    "log_marginal_v",
+    "log_likelihood",
+    "log_marginal_v_table",
+    "marginal_v_table",
+    "gibbs_transition_matrix",
+    "sample_exact",
+    "model_moments",
+    "empirical_distribution",
+    "total_variation",
+]
+
+#: Largest layer this module enumerates (2**24 ≈ 1.7e7 configurations).
+MAX_ENUMERATED_UNITS = 24
+#: Caps of ``gibbs_transition_matrix``, which enumerates both layers: its cost
+#: is 2**(2 n_visible + n_hidden) multiply-adds, capped at 2**36 (12 visible and
+#: 12 hidden units take ~7 s on two CPU cores in float64; 12 × 16 would take ~100 s).
+MAX_TRANSITION_VISIBLE = 12
+MAX_TRANSITION_HIDDEN = 16
+MAX_TRANSITION_LOG2_COST = 36
+
+# Elements (chunk rows × width of the summed-out layer) computed at once.
+_CHUNK_ELEMENTS = 2**22
+
+
+class Moments(NamedTuple):
+    """Exact first and second moments of an RBM's joint distribution."""
+
+    v: jax.Array  # [n_visible]  ⟨v⟩
+    h: jax.Array  # [n_hidden]   ⟨h⟩
+    vh: jax.Array  # [n_visible, n_hidden]  ⟨v hᵀ⟩
+
+
+# --------------------------------------------------------------------------
+# Enumeration helpers
+
+
+def _bits(index: jax.Array, n: int, dtype) -> jax.Array:
+    """[...] integer indices -> [..., n] binary rows, unit 0 most significant."""
+    shifts = jnp.arange(n - 1, -1, -1, dtype=index.dtype)
+    return ((index[..., None] >> shifts) & 1).astype(dtype)
+
+
+def configurations(n: int, dtype=jnp.float32) -> jax.Array:
+    """All 2**n binary configurations, [2**n, n], in ``itertools.product`` order."""
+    n = _checks.positive_int(n, "n")
+    _check_enumerable(n, "n")
+    return _bits(jnp.arange(2**n, dtype=jnp.int32), n, _checks.float_dtype(dtype))
+
+
+def config_index(x) -> jax.Array:
+    """Index of each binary row of ``x`` [..., n] in the enumeration order -> [...] int32."""
+    x = jnp.asarray(x)
+    if x.ndim == 0:
+        raise ValueError("x must have shape [..., n] of binary rows, got a scalar")
+    n = x.shape[-1]
+    _check_enumerable(n, "x.shape[-1]")
+    _checks.unit_values(x, "x", binary=True)
+    powers = 2 ** jnp.arange(n - 1, -1, -1, dtype=jnp.int32)
+    return jnp.sum(x.astype(jnp.int32) * powers, axis=-1)
+
+
+def _check_enumerable(n: int, what: str, cap: int = MAX_ENUMERATED_UNITS) -> None:
+    if n > cap:
+        raise ValueError(
+            f"{what} = {n} is too large to enumerate: 2**{n} = {2**n:.3g} configurations "
+            f"(the cap is {cap} units). Use rbm_jax.ais for log Z of larger models."
+        )
+
+
+def _chunk_log2(n: int, width: int) -> int:
+    """log2 of the rows per chunk when enumerating n units against a layer of ``width``."""
+    per_row = max(1, width)
+    return max(0, min(n, (_CHUNK_ELEMENTS // per_row).bit_length() - 1))
+
+
+def _map_configs(fn, n: int, width: int, dtype) -> jax.Array:
+    """Applies ``fn`` ([rows, n] configurations -> [rows]) to all 2**n configurations.
+
+    Returns the [2**n] results in enumeration order, computed chunk by chunk.
+    """
+    log_rows = _chunk_log2(n, width)
+    rows = 2**log_rows
+
+    def one_chunk(start):
+        idx = start + jnp.arange(rows, dtype=jnp.int32)
+        return fn(_bits(idx, n, dtype))
+
+    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
+    return lax.map(one_chunk, starts).reshape(2**n)
+
+
+def _chunked_logsumexp(fn, n: int, width: int, dtype) -> jax.Array:
+    """log Σ_x exp(fn(x)) over all 2**n configurations, with a running max."""
+    log_rows = _chunk_log2(n, width)
+    rows = 2**log_rows
+
+    def body(carry, start):
+        m, s = carry
+        x = fn(_bits(start + jnp.arange(rows, dtype=jnp.int32), n, dtype))
+        m_new = jnp.maximum(m, jnp.max(x))
+        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new))
+        return (m_new, s), None
+
+    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
+    init = (jnp.array(-jnp.inf, dtype), jnp.array(0, dtype))
+    (m, s), _ = lax.scan(body, init, starts)
+    return m + jnp.log(s)
+
+
+# --------------------------------------------------------------------------
+# Jitted cores (shapes are static under jit, so no static arguments needed)
+
+
+@jax.jit
+def _log_partition(params: RBMParams) -> jax.Array:
+    n_visible, n_hidden = params.W.shape
+    dtype = params.W.dtype
+    if n_hidden <= n_visible:
+        # log Z = log Σ_h exp(-F_h(h)): the visible layer is summed out analytically.
+        return _chunked_logsumexp(
+            lambda h: -_hidden_free_energy(params, h), n_hidden, n_visible, dtype
+        )
+    return _chunked_logsumexp(lambda v: -_free_energy(params, v), n_visible, n_hidden, dtype)
+
+
+@jax.jit
+def _log_marginal_v(params: RBMParams, v: jax.Array) -> jax.Array:
+    return -_free_energy(params, v) - _log_partition(params)
+
+
+@jax.jit
+def _log_marginal_v_table(params: RBMParams) -> jax.Array:
+    n_visible, n_hidden = params.W.shape
+    neg_f = _map_configs(lambda v: -_free_energy(params, v), n_visible, n_hidden, params.W.dtype)
+    return neg_f - jax.nn.logsumexp(neg_f)
+
+
+@jax.jit
+def _gibbs_transition_matrix(params: RBMParams) -> jax.Array:
+    n_visible, n_hidden = params.W.shape
+    dtype = params.W.dtype
+    vs = _bits(jnp.arange(2**n_visible, dtype=jnp.int32), n_visible, dtype)  # [S_v, n_v]
+    a = _hidden_input(params, vs)  # [S_v, n_h]: c + Wᵀv for every v
+    log_norm_h = jnp.sum(jax.nn.softplus(a), axis=-1)  # [S_v]
+    log_rows = _chunk_log2(n_hidden, 2**n_visible)
+    rows = 2**log_rows
+
+    # T = Σ_h P(h|v_i) P(v_j|h), accumulated over chunks of h so that only
+    # [S_v, rows] blocks of the two conditionals ever exist.
+    # log P(h|v) = hᵀa - Σ softplus(a) and log P(v|h) = vᵀu - Σ softplus(u).
+    def body(t, start):
+        hs = _bits(start + jnp.arange(rows, dtype=jnp.int32), n_hidden, dtype)  # [rows, n_h]
+        p_h_given_v = jnp.exp(a @ hs.T - log_norm_h[:, None])  # [S_v, rows]
+        u = _visible_input(params, hs)  # [rows, n_v]
+        log_norm_v = jnp.sum(jax.nn.softplus(u), axis=-1)  # [rows]
+        p_v_given_h = jnp.exp(u @ vs.T - log_norm_v[:, None])  # [rows, S_v]
+        return t + p_h_given_v @ p_v_given_h, None
+
+    starts = jnp.arange(0, 2**n_hidden, rows, dtype=jnp.int32)
+    t0 = jnp.zeros((2**n_visible, 2**n_visible), dtype)
+    t, _ = lax.scan(body, t0, starts)
+    return t
+
+
+@jax.jit
+def _model_moments(params: RBMParams) -> Moments:
+    n_visible, n_hidden = params.W.shape
+    dtype = params.W.dtype
+    log_z = _log_partition(params)
+    enumerate_hidden = n_hidden <= n_visible
+    n, width = (n_hidden, n_visible) if enumerate_hidden else (n_visible, n_hidden)
+    rows = 2 ** _chunk_log2(n, width)
+
+    def body(acc, start):
+        x = _bits(start + jnp.arange(rows, dtype=jnp.int32), n, dtype)  # [rows, n]
+        if enumerate_hidden:
+            w = jnp.exp(-_hidden_free_energy(params, x) - log_z)  # P(h)
+            h_mean, v_mean = x, jax.nn.sigmoid(_visible_input(params, x))
+        else:
+            w = jnp.exp(-_free_energy(params, x) - log_z)  # P(v)
+            v_mean, h_mean = x, jax.nn.sigmoid(_hidden_input(params, x))
+        m_v, m_h, m_vh = acc
+        wv = w[:, None] * v_mean
+        return (m_v + jnp.sum(wv, 0), m_h + w @ h_mean, m_vh + wv.T @ h_mean), None
+
+    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
+    acc0 = (
+        jnp.zeros((n_visible,), dtype),
+        jnp.zeros((n_hidden,), dtype),
+        jnp.zeros((n_visible, n_hidden), dtype),
+    )
+    acc, _ = lax.scan(body, acc0, starts)
+    return Moments(*acc)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _sample_exact(key, params: RBMParams, n: int) -> jax.Array:
+    n_visible = params.W.shape[0]
+    dtype = params.W.dtype
+    log_p = _log_marginal_v_table(params)
+    # Inverse-CDF draw: memory O(2**n_visible + n), unlike Gumbel-max which
+    # would need an [n, 2**n_visible] noise array.
+    cdf = jnp.cumsum(jnp.exp(log_p))
+    u = jax.random.uniform(key, (n,), dtype) * cdf[-1]
+    idx = jnp.searchsorted(cdf, u, side="right")
+    idx = jnp.minimum(idx, 2**n_visible - 1).astype(jnp.int32)
+    return _bits(idx, n_visible, dtype)
+
+
+# --------------------------------------------------------------------------
+# Public, validated API
+
+
+def _checked(params, *, layer: str | None = None, cap: int = MAX_ENUMERATED_UNITS) -> RBMParams:
+    """Validates params and the enumeration size (smallest layer, or ``layer``)."""
+    params = _checks.rbm_params(params)
+    _checks.finite_params(params)
+    n_visible, n_hidden = params.W.shape
+    if layer == "visible":
+        _check_enumerable(n_visible, "n_visible", cap)
+    else:
+        n = min(n_visible, n_hidden)
+        _check_enumerable(n, f"min(n_visible, n_hidden) = min({n_visible}, {n_hidden})", cap)
+    return params
+
+
+def log_partition(params: RBMParams) -> jax.Array:
+    """Exact log Z = log Σ_{v,h} exp(-E(v, h)).
+
+    Sums the larger layer out analytically and enumerates the smaller one::
+
+        log Z = logsumexp_h(-F_h(h))   if n_hidden <= n_visible
+        log Z = logsumexp_v(-F(v))     otherwise,
+
+    in chunks with a running logsumexp, so memory stays bounded. Cost is
+    2**min(n_visible, n_hidden) free-energy evaluations; the smaller layer may
+    have at most ``MAX_ENUMERATED_UNITS`` units.
+
+    Args:
+      params: ``RBMParams`` (finite; checked when concrete).
+
+    Returns:
+      Scalar log Z in the params' dtype.
+    """
+    return _log_partition(_checked(params))
+
+
+def log_marginal_v(params: RBMParams, v) -> jax.Array:
+    """Exact log P(v) = -F(v) - log Z.
+
+    Args:
+      params: ``RBMParams``.
+      v: [..., n_visible] configurations with values in [0, 1] (checked when concrete).
+
+    Returns:
+      [...] log-probabilities.
+    """
+    params = _checked(params)
+    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
+    _checks.unit_values(v, "v")
+    return _log_marginal_v(params, v)
+
+
+def log_likelihood(params: RBMParams, data) -> jax.Array:
+    """Exact average log-likelihood (1/N) Σ_n log P(v_n) of the rows of ``data``.
+
+    Args:
+      params: ``RBMParams``; its smaller layer is enumerated.
+      data: [n_rows, n_visible] with values in [0, 1] (checked when concrete).
+
+    Returns:
+      Scalar mean log-likelihood in nats.
+    """
+    params = _checked(params)
+    data = _checks.data_matrix(data, params.W.shape[0], "data", params.W.dtype)
+    return jnp.mean(_log_marginal_v(params, data))
+
+
+def log_marginal_v_table(params: RBMParams) -> jax.Array:
+    """log P(v) for all 2**n_visible visible configurations, in enumeration order.
+
+    Returns:
+      [2**n_visible] log-probabilities (they logsumexp to 0).
+    """
+    return _log_marginal_v_table(_checked(params, layer="visible"))
+
+
+def marginal_v_table(params: RBMParams) -> jax.Array:
+    """P(v) for all 2**n_visible visible configurations, in enumeration order.
+
+    Returns:
+      [2**n_visible] probabilities summing to 1.
+    """
+    return jnp.exp(log_marginal_v_table(params))
+
+
+def gibbs_transition_matrix(params: RBMParams) -> jax.Array:
+    """The exact transition matrix of one block-Gibbs sweep v → h → v.
+
+    ``T[i, j] = P(v_j | v_i) = Σ_h P(h | v_i) P(v_j | h)``, rows and columns in
+    enumeration order. P(v) is its stationary distribution and it satisfies
+    detailed balance. Enumerates both layers, so it is capped at
+    ``MAX_TRANSITION_VISIBLE`` visible and ``MAX_TRANSITION_HIDDEN`` hidden
+    units and at a cost of 2**(2 n_visible + n_hidden) <= 2**36 multiply-adds
+    (12 visible × 12 hidden: ~7 s on two CPU cores in float64).
+
+    Returns:
+      [2**n_visible, 2**n_visible] row-stochastic matrix.
+    """
+    params = _checks.rbm_params(params)
+    _checks.finite_params(params)
+    n_visible, n_hidden = params.W.shape
+    log2_cost = 2 * n_visible + n_hidden
+    if (
+        n_visible > MAX_TRANSITION_VISIBLE
+        or n_hidden > MAX_TRANSITION_HIDDEN
+        or log2_cost > MAX_TRANSITION_LOG2_COST
+    ):
+        raise ValueError(
+            f"gibbs_transition_matrix enumerates both layers; it is capped at "
+            f"{MAX_TRANSITION_VISIBLE} visible and {MAX_TRANSITION_HIDDEN} hidden units and "
+            f"2**(2 n_visible + n_hidden) <= 2**{MAX_TRANSITION_LOG2_COST} multiply-adds; got "
+            f"n_visible={n_visible}, n_hidden={n_hidden}: a {2**n_visible}×{2**n_visible} "
+            f"matrix summed over 2**{n_hidden} hidden states (2**{log2_cost} multiply-adds)"
+        )
+    return _gibbs_transition_matrix(params)
+
+
+def sample_exact(key, params: RBMParams, n: int) -> jax.Array:
+    """Draws ``n`` independent exact samples of P(v) from the enumerated table.
+
+    Inverse-CDF sampling over the 2**n_visible probabilities (memory
+    O(2**n_visible + n)). For reference checks of samplers use float64: in
+    float32 the cumulative table carries round-off of order 2**n_visible × 1e-7.
+
+    Args:
+      key: a PRNG key (typed or legacy).
+      params: ``RBMParams`` with at most ``MAX_ENUMERATED_UNITS`` visible units.
+      n: number of samples.
+
+    Returns:
+      [n, n_visible] samples, 0./1. in the params' dtype.
+    """
+    key = _checks.key(key)
+    params = _checked(params, layer="visible")
+    n = _checks.positive_int(n, "n")
+    return _sample_exact(key, params, n)
+
+
+def model_moments(params: RBMParams) -> Moments:
+    """Exact ⟨v⟩, ⟨h⟩ and ⟨v hᵀ⟩ under the model, by enumerating the smaller layer.
+
+    With the hidden layer enumerated, ⟨v⟩ = Σ_h P(h) σ(b + Wh) and
+    ⟨v hᵀ⟩ = Σ_h P(h) σ(b + Wh) hᵀ; symmetrically otherwise.
+
+    Returns:
+      ``Moments(v [n_visible], h [n_hidden], vh [n_visible, n_hidden])``.
+    """
+    return _model_moments(_checked(params))
+
+
+def empirical_distribution(samples) -> jax.Array:
+    """Histogram of binary rows over all 2**n configurations, normalised.
+
+    Args:
+      samples: [..., n] binary rows (checked when concrete); all leading axes
+        are pooled.
+
+    Returns:
+      [2**n] frequencies in enumeration order, in the samples' float dtype
+      (float32 for integer or bool input).
+    """
+    samples = jnp.asarray(samples)
+    idx = config_index(samples).reshape(-1)
+    n = samples.shape[-1]
+    dtype = samples.dtype if jnp.issubdtype(samples.dtype, jnp.floating) else jnp.float32
+    counts = jnp.bincount(idx, length=2**n)
+    return (counts / idx.shape[0]).astype(dtype)
+
+
+def total_variation(p, q) -> jax.Array:
+    """Total-variation distance ½ Σ |p - q| over the last axis.
+
+    Args:
+      p, q: [..., K] probability vectors (broadcast against each other).
+
+    Returns:
+      [...] distances in [0, 1].
+    """
+    p, q = jnp.asarray(p), jnp.asarray(q)
+    if p.ndim == 0 or q.ndim == 0 or p.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            f"p and q must be probability vectors of one length [..., K], got shapes {p.shape} and {q.shape}"
+        )
+    return 0.5 * jnp.sum(jnp.abs(p - q), axis=-1)

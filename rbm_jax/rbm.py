@@ -1,0 +1,337 @@
+"""The binary restricted Boltzmann machine: energy, free energies, conditionals, samplers.
+
+The model of the lecture notes::
+
+    P(v, h) = exp(-E(v, h)) / Z,        E(v, h) = -bᵀv - cᵀh - vᵀWh,
+
+with binary visible units ``v`` [n_visible] and hidden units ``h`` [n_hidden].
+Summing one layer out gives the free energies and the factorised conditionals::
+
+    F(v)   = -bᵀv - Σ_j softplus(c_j + (vᵀW)_j)          P(v) = exp(-F(v)) / Z
+    F_h(h) = -cᵀh - Σ_i softplus(b_i + (Wh)_i)           P(h) = exp(-F_h(h)) / Z
+    P(v|h) = Π_i σ((2v - 1) ⊙ (b + Wh))_i                 (the notes' derivation)
+    P(h|v) = Π_j σ((2h - 1) ⊙ (c + Wᵀv))_j
+
+Contract:
+  * ``W`` is [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden].
+  * ``v`` and ``h`` may carry any leading batch axes; they broadcast against
+    each other as numpy would. The configuration whose probability is
+    computed always comes first after ``params``.
+  * Outputs follow the params' dtype (float32 by default; float64 when the
+    user enables x64 — this module never touches JAX's global config).
+  * Everything is computed in log space (softplus, log-sigmoid), so weights of
+    any magnitude give finite results.
+  * Shapes are validated before tracing, with the argument named in the
+    error; under a caller's own ``jit`` only shapes can be checked.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rbm_jax import _checks
+
+__all__ = [
+    "RBMParams",
+    "init_params",
+    "energy",
+    "free_energy",
+    "hidden_free_energy",
+    "prob_h_given_v",
+    "prob_v_given_h",
+    "log_prob_v_given_h",
+    "log_prob_h_given_v",
+    "sample_h_given_v",
+    "sample_v_given_h",
+]
+
+
+class RBMParams(NamedTuple):
+    """Parameters of a binary RBM (a pytree)."""
+
+    W: jax.Array  # [n_visible, n_hidden] couplings
+    b: jax.Array  # [n_visible] visible biases
+    c: jax.Array  # [n_hidden] hidden biases
+
+    @property
+    def n_visible(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.W.shape[1]
+
+
+# --------------------------------------------------------------------------
+# Initialisation
+
+
+def init_params(
+    key,
+    n_visible: int,
+    n_hidden: int,
+    *,
+    data=None,
+    dtype=jnp.float32,
+    weight_scale: float = 0.01,
+    clip: float = 1e-3,
+) -> RBMParams:
+    """Initial parameters following Hinton's practical guide (2010), section 8.
+
+    ``W ~ N(0, weight_scale²)``; hidden biases 0; visible biases
+    ``log(p_i / (1 - p_i))`` where ``p_i`` is the fraction of rows of ``data``
+    in which unit ``i`` is on, clipped to ``[clip, 1 - clip]`` so that a unit
+    that is always off (or on) gets a large finite bias instead of ∓inf.
+    Without ``data`` the visible biases are 0.
+
+    Args:
+      key: a PRNG key (typed or legacy).
+      n_visible, n_hidden: layer sizes (positive ints).
+      data: optional [n_rows, n_visible] values in [0, 1] (checked when concrete).
+      dtype: floating dtype of all parameters.
+      weight_scale: standard deviation of the initial weights (>= 0).
+      clip: how far unit frequencies are kept from 0 and 1, in (0, 0.5).
+
+    Returns:
+      ``RBMParams`` with ``W`` [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden].
+
+    References:
+      G. Hinton, A Practical Guide to Training Restricted Boltzmann Machines, UTML TR 2010-003.
+    """
+    key = _checks.key(key)
+    n_visible = _checks.positive_int(n_visible, "n_visible")
+    n_hidden = _checks.positive_int(n_hidden, "n_hidden")
+    dtype = _checks.float_dtype(dtype)
+    if not (weight_scale >= 0 and jnp.isfinite(weight_scale)):
+        raise ValueError(f"weight_scale must be a finite number >= 0, got {weight_scale!r}")
+    if not (0 < clip < 0.5):
+        raise ValueError(f"clip must lie in (0, 0.5), got {clip!r}")
+    W = weight_scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
+    if data is None:
+        b = jnp.zeros((n_visible,), dtype)
+    else:
+        data = _checks.data_matrix(data, n_visible, "data", dtype)
+        p = jnp.clip(jnp.mean(data, axis=0), clip, 1 - clip)
+        b = jnp.log(p) - jnp.log1p(-p)
+    c = jnp.zeros((n_hidden,), dtype)
+    return RBMParams(W.astype(dtype), b.astype(dtype), c)
+
+
+# --------------------------------------------------------------------------
+# Unchecked cores (pure, jit-able). Other library modules call these inside
+# their own traced code, after validating at their own boundary.
+
+
+def _visible_input(params: RBMParams, h: jax.Array) -> jax.Array:
+    """b + Wh, [..., n_visible]."""
+    return params.b + h @ params.W.T
+
+
+def _hidden_input(params: RBMParams, v: jax.Array) -> jax.Array:
+    """c + Wᵀv, [..., n_hidden]."""
+    return params.c + v @ params.W
+
+
+def _energy(params: RBMParams, v: jax.Array, h: jax.Array) -> jax.Array:
+    # vᵀWh is computed as (vW)·h; for batches this is a matmul then a row-wise dot.
+    return -(v @ params.b) - (h @ params.c) - jnp.sum((v @ params.W) * h, axis=-1)
+
+
+def _free_energy(params: RBMParams, v: jax.Array) -> jax.Array:
+    return -(v @ params.b) - jnp.sum(jax.nn.softplus(_hidden_input(params, v)), axis=-1)
+
+
+def _hidden_free_energy(params: RBMParams, h: jax.Array) -> jax.Array:
+    return -(h @ params.c) - jnp.sum(jax.nn.softplus(_visible_input(params, h)), axis=-1)
+
+
+def _log_prob_v_given_h(params: RBMParams, v: jax.Array, h: jax.Array) -> jax.Array:
+    return jnp.sum(jax.nn.log_sigmoid((2 * v - 1) * _visible_input(params, h)), axis=-1)
+
+
+def _log_prob_h_given_v(params: RBMParams, h: jax.Array, v: jax.Array) -> jax.Array:
+    return jnp.sum(jax.nn.log_sigmoid((2 * h - 1) * _hidden_input(params, v)), axis=-1)
+
+
+def _bernoulli(key, p: jax.Array) -> jax.Array:
+    # u < p with u ~ U[0, 1) in p's dtype: P(1) = p exactly, and the sample
+    # comes out as 0./1. in that dtype without a bool round trip.
+    u = jax.random.uniform(key, p.shape, p.dtype)
+    return (u < p).astype(p.dtype)
+
+
+def _sample_h_given_v(key, params: RBMParams, v: jax.Array) -> jax.Array:
+    return _bernoulli(key, jax.nn.sigmoid(_hidden_input(params, v)))
+
+
+def _sample_v_given_h(key, params: RBMParams, h: jax.Array) -> jax.Array:
+    return _bernoulli(key, jax.nn.sigmoid(_visible_input(params, h)))
+
+
+_energy_jit = jax.jit(_energy)
+_free_energy_jit = jax.jit(_free_energy)
+_hidden_free_energy_jit = jax.jit(_hidden_free_energy)
+_log_prob_v_given_h_jit = jax.jit(_log_prob_v_given_h)
+_log_prob_h_given_v_jit = jax.jit(_log_prob_h_given_v)
+_prob_h_given_v_jit = jax.jit(lambda p, v: jax.nn.sigmoid(_hidden_input(p, v)))
+_prob_v_given_h_jit = jax.jit(lambda p, h: jax.nn.sigmoid(_visible_input(p, h)))
+_sample_h_given_v_jit = jax.jit(_sample_h_given_v)
+_sample_v_given_h_jit = jax.jit(_sample_v_given_h)
+
+
+# --------------------------------------------------------------------------
+# Public, validated API.
+
+
+def _visible(params: RBMParams, v, name: str = "v") -> jax.Array:
+    return _checks.configuration(v, params.W.shape[0], name, params.W.dtype, layer="n_visible")
+
+
+def _hidden(params: RBMParams, h, name: str = "h") -> jax.Array:
+    return _checks.configuration(h, params.W.shape[1], name, params.W.dtype, layer="n_hidden")
+
+
+def energy(params: RBMParams, v, h) -> jax.Array:
+    """E(v, h) = -bᵀv - cᵀh - vᵀWh.
+
+    Args:
+      params: ``RBMParams``.
+      v: [..., n_visible] visible configurations.
+      h: [..., n_hidden] hidden configurations; batch axes broadcast against ``v``'s.
+
+    Returns:
+      [broadcast batch] energies in the params' dtype.
+    """
+    params = _checks.rbm_params(params)
+    v, h = _visible(params, v), _hidden(params, h)
+    _checks.broadcastable(v, h, "v", "h")
+    return _energy_jit(params, v, h)
+
+
+def free_energy(params: RBMParams, v) -> jax.Array:
+    """F(v) = -log Σ_h exp(-E(v, h)) = -bᵀv - Σ_j softplus(c_j + (Wᵀv)_j).
+
+    So ``P(v) = exp(-F(v)) / Z``. Stable for weights of any size (softplus).
+
+    Args:
+      params: ``RBMParams``.
+      v: [..., n_visible] visible configurations (or probabilities in [0, 1]).
+
+    Returns:
+      [...] free energies in the params' dtype.
+    """
+    params = _checks.rbm_params(params)
+    return _free_energy_jit(params, _visible(params, v))
+
+
+def hidden_free_energy(params: RBMParams, h) -> jax.Array:
+    """F_h(h) = -log Σ_v exp(-E(v, h)) = -cᵀh - Σ_i softplus(b_i + (Wh)_i).
+
+    So ``P(h) = exp(-F_h(h)) / Z``; the visible-side twin of ``free_energy``.
+
+    Args:
+      params: ``RBMParams``.
+      h: [..., n_hidden] hidden configurations.
+
+    Returns:
+      [...] hidden-side free energies in the params' dtype.
+    """
+    params = _checks.rbm_params(params)
+    return _hidden_free_energy_jit(params, _hidden(params, h))
+
+
+def prob_h_given_v(params: RBMParams, v) -> jax.Array:
+    """P(h_j = 1 | v) = σ(c + Wᵀv)_j for every hidden unit.
+
+    Args:
+      params: ``RBMParams``.
+      v: [..., n_visible].
+
+    Returns:
+      [..., n_hidden] probabilities.
+    """
+    params = _checks.rbm_params(params)
+    return _prob_h_given_v_jit(params, _visible(params, v))
+
+
+def prob_v_given_h(params: RBMParams, h) -> jax.Array:
+    """P(v_i = 1 | h) = σ(b + Wh)_i for every visible unit (the notes' result).
+
+    Args:
+      params: ``RBMParams``.
+      h: [..., n_hidden].
+
+    Returns:
+      [..., n_visible] probabilities.
+    """
+    params = _checks.rbm_params(params)
+    return _prob_v_given_h_jit(params, _hidden(params, h))
+
+
+def log_prob_v_given_h(params: RBMParams, v, h) -> jax.Array:
+    """log P(v | h) = Σ_i log σ((2v - 1) ⊙ (b + Wh))_i, the notes' formula in log space.
+
+    Args:
+      params: ``RBMParams``.
+      v: [..., n_visible] the configuration whose probability is computed.
+      h: [..., n_hidden] the conditioning configuration; batch axes broadcast.
+
+    Returns:
+      [broadcast batch] log-probabilities.
+    """
+    params = _checks.rbm_params(params)
+    v, h = _visible(params, v), _hidden(params, h)
+    _checks.broadcastable(v, h, "v", "h")
+    return _log_prob_v_given_h_jit(params, v, h)
+
+
+def log_prob_h_given_v(params: RBMParams, h, v) -> jax.Array:
+    """log P(h | v) = Σ_j log σ((2h - 1) ⊙ (c + Wᵀv))_j.
+
+    Args:
+      params: ``RBMParams``.
+      h: [..., n_hidden] the configuration whose probability is computed.
+      v: [..., n_visible] the conditioning configuration; batch axes broadcast.
+
+    Returns:
+      [broadcast batch] log-probabilities.
+    """
+    params = _checks.rbm_params(params)
+    h, v = _hidden(params, h), _visible(params, v)
+    _checks.broadcastable(h, v, "h", "v")
+    return _log_prob_h_given_v_jit(params, h, v)
+
+
+def sample_h_given_v(key, params: RBMParams, v) -> jax.Array:
+    """Draws h ~ P(h | v), one independent draw per row of ``v``.
+
+    Args:
+      key: a PRNG key (typed or legacy).
+      params: ``RBMParams``.
+      v: [..., n_visible].
+
+    Returns:
+      [..., n_hidden] samples, 0./1. in the params' dtype.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    return _sample_h_given_v_jit(key, params, _visible(params, v))
+
+
+def sample_v_given_h(key, params: RBMParams, h) -> jax.Array:
+    """Draws v ~ P(v | h), one independent draw per row of ``h``.
+
+    Args:
+      key: a PRNG key (typed or legacy).
+      params: ``RBMParams``.
+      h: [..., n_hidden].
+
+    Returns:
+      [..., n_visible] samples, 0./1. in the params' dtype.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    return _sample_v_given_h_jit(key, params, _hidden(params, h))

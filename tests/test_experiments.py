@@ -1,0 +1,47 @@
+"""Experiment scripts: run in-process at --quick size, check their summaries and CLI behaviour."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import notes_walkthrough  # noqa: E402
+
+
+def test_notes_walkthrough_quick(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert notes_walkthrough.main(["--quick", "--out", str(out), "--seed", "3"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("log_z_error", "p_v_given_h_max_error", "unit_conditional_max_error",
+                "row_sum_error", "stationarity_error", "detailed_balance_error"):
+        assert summary[key] < 1e-12, key
+    assert 0 < summary["lambda2"] < 1
+    tvs = [summary["tv_by_sweeps"][k] for k in sorted(summary["tv_by_sweeps"], key=int)]
+    assert tvs == sorted(tvs, reverse=True)  # distance to P(v) only shrinks
+    printed = capsys.readouterr().out
+    assert "notes' formula" in printed and "P(v,h)/P(h)" in printed
+    assert summary["config"]["seed"] == 3
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    assert notes_walkthrough.main(["--quick", "--out", str(out)]) == 0
+    before = (out / "summary.json").read_text()
+    with pytest.raises(SystemExit, match="already holds a run"):
+        notes_walkthrough.main(["--quick", "--out", str(out), "--seed", "5"])
+    assert (out / "summary.json").read_text() == before
+    assert notes_walkthrough.main(["--quick", "--out", str(out), "--seed", "5", "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 5
+
+
+def test_help_runs_from_the_command_line():
+    res = subprocess.run([sys.executable, str(EXPERIMENTS / "notes_walkthrough.py"), "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--seed" in res.stdout and "--quick" in res.stdout and "Walk through" in res.stdout
