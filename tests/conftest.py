@@ -51,3 +51,22 @@ def random_params(seed: int, n_visible: int, n_hidden: int, *, scale: float = 1.
 
 # Small models in both orientations (fewer visible than hidden units and the reverse).
 SMALL_SHAPES = [(3, 5), (5, 3), (4, 4), (2, 7), (6, 2)]
+
+
+def tv_bound(p, n: int) -> float:
+    """4 × ½ Σ sqrt(p(1−p)/n): four times the scale of the TV between P and an n-sample histogram.
+
+    The expected TV of an n-sample histogram is about ½ Σ sqrt(2 p(1−p)/(π n)) ≈ 0.8 × that
+    scale, so a correct sampler passes with a wide margin while a visibly wrong one fails.
+    """
+    import numpy as np
+
+    p = np.asarray(p, np.float64)
+    return float(4 * 0.5 * np.sum(np.sqrt(p * (1 - p) / n)))
+
+
+def tv(samples, p) -> float:
+    """TV distance between the histogram of binary rows ``samples`` [..., n] and ``p`` [2**n]."""
+    from rbm_jax import exact
+
+    return float(exact.total_variation(exact.empirical_distribution(samples), p))

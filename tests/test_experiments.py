@@ -45,3 +45,19 @@ def test_help_runs_from_the_command_line():
     res = subprocess.run([sys.executable, str(EXPERIMENTS / "notes_walkthrough.py"), "--help"],
                          capture_output=True, text=True, check=True)
     assert "--seed" in res.stdout and "--quick" in res.stdout and "Walk through" in res.stdout
+
+
+import gibbs_convergence  # noqa: E402
+
+
+def test_gibbs_convergence_quick(tmp_path):
+    out = tmp_path / "run"
+    assert gibbs_convergence.main(["--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "convergence.png").stat().st_size > 10_000
+    assert summary["sampled_within_bound_of_exact"] is True
+    assert 0 < summary["lambda2"] < 1
+    exact_tv = summary["exact_tv"]
+    assert all(a >= b for a, b in zip(exact_tv, exact_tv[1:]))  # the exact curve only falls
+    bimodal = summary["bimodal"]
+    assert bimodal["pt_error"] < 0.15 and bimodal["gibbs_error"] > 0.4

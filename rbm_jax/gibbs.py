@@ -1,0 +1,564 @@
+"""Block-Gibbs sampling of an RBM: the kernel, tempering, clamping, parallel tempering.
+
+The notes' transition operator T(v'|v) for an RBM is one block-Gibbs sweep
+v → h → v: both conditionals factorise (P(h|v) = Π σ((2h−1) ⊙ (c + Wᵀv)),
+P(v|h) = Π σ((2v−1) ⊙ (b + Wh))), so each layer is drawn in one vectorised step.
+
+Contract:
+  * ``GibbsState(v, h)`` is a joint sample: ``h`` is always a draw from
+    P(h | v). ``init(key, params, v)`` draws that ``h``; ``step(key, params,
+    state)`` draws v' ~ P(v | h) then h' ~ P(h | v'). The v-marginal of the
+    chain therefore moves by exactly ``exact.gibbs_transition_matrix``.
+  * Kernels are written for ONE chain (``v`` [n_visible]); they also accept
+    leading batch axes, but the drivers ``vmap`` single chains, so that chain
+    ``i`` of ``sample_chains`` equals chain ``i`` run alone with key
+    ``jax.random.split(key, n_chains)[i]`` (exactly, in float64; in float32 a
+    batched matmul may differ in the last bits and flip a rare Bernoulli draw,
+    so there the guarantee is the same law).
+  * Tempering at inverse temperature β targets P_β(v, h) ∝ exp(−β E(v, h)):
+    the same sweep with every activation multiplied by β.
+  * Parallel tempering (``PTState``, ``pt_step``, ``sample_pt``) runs a ladder
+    β_0 = 1 > β_1 > ... and swaps neighbouring rungs with the exact Metropolis
+    ratio exp((β_i − β_{i+1})(E_i − E_{i+1})). Only rung 0 samples the model:
+    compute diagnostics on it, never across rungs of different β.
+  * All drivers run under one ``lax.scan`` (``rbm_jax.driver.run_chain``):
+    no host synchronisation inside, memory bounded by what ``transform`` keeps.
+
+Samples are 0./1. in the params' dtype. Keys may be typed or legacy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rbm_jax import _checks
+from rbm_jax.driver import run_chain
+from rbm_jax.rbm import (
+    RBMParams,
+    _bernoulli,
+    _energy,
+    _free_energy,
+    _hidden_input,
+    _sample_h_given_v,
+    _visible_input,
+)
+
+__all__ = [
+    "GibbsState",
+    "PTState",
+    "init",
+    "step",
+    "tempered_step",
+    "clamped_step",
+    "sample_chain",
+    "sample_chains",
+    "geometric_ladder",
+    "pt_init",
+    "pt_step",
+    "sample_pt",
+    "swap_acceptance",
+    "keep_state",
+    "keep_v",
+    "keep_free_energy",
+    "keep_energy",
+    "pt_keep_target_v",
+    "pt_keep_target_free_energy",
+]
+
+
+class GibbsState(NamedTuple):
+    """A joint sample (v, h) of one chain, carried by the scan."""
+
+    v: jax.Array  # [..., n_visible] 0./1.
+    h: jax.Array  # [..., n_hidden]  0./1., a draw from P(h | v)
+
+
+class PTState(NamedTuple):
+    """One parallel-tempering system: a joint sample per rung, and swap counters."""
+
+    v: jax.Array  # [n_temps, n_visible]; rung 0 is β = 1, the model itself
+    h: jax.Array  # [n_temps, n_hidden]
+    accepted: jax.Array  # [n_temps - 1] int32, accepted swaps of pair (i, i+1)
+    attempted: jax.Array  # [n_temps - 1] int32, attempted swaps of pair (i, i+1)
+
+
+# --------------------------------------------------------------------------
+# The one sweep every kernel here is built from.
+
+
+def _sweep(key, params: RBMParams, state: GibbsState, beta=None, mask=None) -> GibbsState:
+    """v' ~ P_β(v | h) (clamped units kept), then h' ~ P_β(h | v')."""
+    key_v, key_h = jax.random.split(key)
+    a_v = _visible_input(params, state.h)
+    if beta is not None:
+        a_v = beta * a_v
+    v = _bernoulli(key_v, jax.nn.sigmoid(a_v))
+    if mask is not None:
+        # P(v|h) factorises over units, so drawing all and restoring the clamped
+        # ones is an exact draw of the free units given h.
+        v = jnp.where(mask, state.v, v)
+    a_h = _hidden_input(params, v)
+    if beta is not None:
+        a_h = beta * a_h
+    return GibbsState(v, _bernoulli(key_h, jax.nn.sigmoid(a_h)))
+
+
+def _init(key, params: RBMParams, v: jax.Array, beta=None) -> GibbsState:
+    a_h = _hidden_input(params, v)
+    if beta is not None:
+        a_h = beta * a_h
+    return GibbsState(v, _bernoulli(key, jax.nn.sigmoid(a_h)))
+
+
+# --------------------------------------------------------------------------
+# Public kernels (validated; jit-able).
+
+
+def _validated_state(params: RBMParams, state) -> GibbsState:
+    try:
+        v, h = state
+    except (TypeError, ValueError):
+        raise TypeError(f"state must be GibbsState(v, h), got {type(state).__name__}") from None
+    dtype = params.W.dtype
+    v = _checks.configuration(v, params.W.shape[0], "state.v", dtype, layer="n_visible")
+    h = _checks.configuration(h, params.W.shape[1], "state.h", dtype, layer="n_hidden")
+    _checks.broadcastable(v, h, "state.v", "state.h")
+    return GibbsState(v, h)
+
+
+def _validated_beta(beta, name: str = "beta"):
+    beta = jnp.asarray(beta)
+    if _checks.is_concrete(beta):
+        b = np.asarray(beta)
+        if not np.all(np.isfinite(b)) or np.any(b <= 0):
+            raise ValueError(f"{name} must be finite and > 0 (an inverse temperature), got {b}")
+    return beta
+
+
+def init(key, params: RBMParams, v) -> GibbsState:
+    """Starts a chain at ``v``, drawing ``h ~ P(h | v)``.
+
+    Args:
+      key: PRNG key (typed or legacy).
+      params: ``RBMParams``.
+      v: [..., n_visible] starting visible configuration(s).
+
+    Returns:
+      ``GibbsState(v, h)`` in the params' dtype.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
+    return GibbsState(v, _sample_h_given_v(key, params, v))
+
+
+def step(key, params: RBMParams, state: GibbsState) -> GibbsState:
+    """One block-Gibbs sweep: v' ~ P(v | h), then h' ~ P(h | v').
+
+    Args:
+      key: PRNG key for this step.
+      params: ``RBMParams``.
+      state: ``GibbsState`` with ``v`` [..., n_visible], ``h`` [..., n_hidden].
+
+    Returns:
+      The next ``GibbsState``.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    return _sweep(key, params, _validated_state(params, state))
+
+
+def tempered_step(key, params: RBMParams, state: GibbsState, beta) -> GibbsState:
+    """One sweep at inverse temperature β, targeting P_β(v, h) ∝ exp(−β E(v, h)).
+
+    Args:
+      key: PRNG key for this step.
+      params: ``RBMParams``.
+      state: ``GibbsState``.
+      beta: inverse temperature > 0 (scalar, or broadcastable to the batch as [..., 1]).
+
+    Returns:
+      The next ``GibbsState``.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    beta = _validated_beta(beta).astype(params.W.dtype)
+    return _sweep(key, params, _validated_state(params, state), beta=beta)
+
+
+def clamped_step(key, params: RBMParams, state: GibbsState, mask) -> GibbsState:
+    """One sweep with the visible units where ``mask`` is True held at ``state.v``.
+
+    Samples the conditional P(v_free | v_clamped): inpainting and conditional
+    generation. The clamped values are whatever the chain was started with.
+
+    Args:
+      key: PRNG key for this step.
+      params: ``RBMParams``.
+      state: ``GibbsState``; ``state.v`` carries the clamped values.
+      mask: [n_visible] bool, True where a unit is clamped.
+
+    Returns:
+      The next ``GibbsState``.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    mask = _validated_mask(mask, params.W.shape[0])
+    return _sweep(key, params, _validated_state(params, state), mask=mask)
+
+
+def _validated_mask(mask, n_visible: int) -> jax.Array:
+    mask = jnp.asarray(mask)
+    if mask.shape != (n_visible,):
+        raise ValueError(f"clamp mask must be [n_visible] = [{n_visible}] booleans, got shape {mask.shape}")
+    if mask.dtype != jnp.bool_:
+        if _checks.is_concrete(mask):
+            _checks.unit_values(mask, "clamp mask", binary=True)
+        mask = mask.astype(bool)
+    return mask
+
+
+# --------------------------------------------------------------------------
+# Transforms: what the drivers keep per kept step. They take (params, state);
+# ``params`` is the model's own (β = 1) RBMParams.
+
+
+def keep_state(params, state):
+    """Keeps the whole state."""
+    del params
+    return state
+
+
+def keep_v(params, state):
+    """Keeps the visible configuration [n_visible]."""
+    del params
+    return state.v
+
+
+def keep_free_energy(params, state):
+    """Keeps F(v) of the visible configuration (a scalar per chain)."""
+    return _free_energy(params, state.v)
+
+
+def keep_energy(params, state):
+    """Keeps the joint energy E(v, h) (a scalar per chain)."""
+    return _energy(params, state.v, state.h)
+
+
+def pt_keep_target_v(params, state: PTState):
+    """Keeps v of the β = 1 rung of a PT system [n_visible]."""
+    del params
+    return state.v[0]
+
+
+def pt_keep_target_free_energy(params, state: PTState):
+    """Keeps F(v) of the β = 1 rung of a PT system (a scalar)."""
+    return _free_energy(params, state.v[0])
+
+
+# --------------------------------------------------------------------------
+# Drivers for many chains.
+
+
+class _ChainArgs(NamedTuple):
+    model: RBMParams  # what transforms see
+    beta: Any  # scalar inverse temperature, or None
+    mask: Any  # [n_visible] bool, or None
+
+
+def _chain_kernel(key, args: _ChainArgs, state: GibbsState) -> GibbsState:
+    return _sweep(key, args.model, state, beta=args.beta, mask=args.mask)
+
+
+@dataclasses.dataclass(frozen=True)
+class _OnModel:
+    """Adapts a user transform(params, state) to the driver's args pytree.
+
+    Frozen dataclass: equal for equal transforms, so jit caches hit across calls.
+    """
+
+    transform: Callable
+
+    def __call__(self, args, state):
+        return self.transform(args.model, state)
+
+
+def _one_chain(key, args: _ChainArgs, v0, n_steps, burn_in, thin, transform):
+    key_init, key_run = jax.random.split(key)
+    state = _init(key_init, args.model, v0, args.beta)
+    return run_chain(
+        key_run, _chain_kernel, args, state, n_steps, burn_in=burn_in, thin=thin,
+        transform=None if transform is None else _OnModel(transform),
+    )
+
+
+_STATIC = ("n_steps", "burn_in", "thin", "transform")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _sample_chain(key, args, v0, n_steps, burn_in, thin, transform):
+    return _one_chain(key, args, v0, n_steps, burn_in, thin, transform)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _sample_chains(key, args, v0, n_steps, burn_in, thin, transform):
+    keys = jax.random.split(key, v0.shape[0])
+    run = functools.partial(_one_chain, n_steps=n_steps, burn_in=burn_in, thin=thin, transform=transform)
+    final, trace = jax.vmap(lambda k, v: run(k, args, v))(keys, v0)
+    return final, jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
+
+
+def _validated_run(key, params, n_steps, burn_in, thin, transform, beta, clamp):
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+    burn_in = _checks.nonnegative_int(burn_in, "burn_in")
+    thin = _checks.positive_int(thin, "thin")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable as transform(params, state) or None, got {transform!r}")
+    if beta is not None:
+        beta = _validated_beta(beta)
+        if beta.ndim != 0:
+            raise ValueError(f"beta must be a scalar inverse temperature, got shape {beta.shape}")
+        beta = beta.astype(params.W.dtype)
+    mask = None if clamp is None else _validated_mask(clamp, params.W.shape[0])
+    return key, _ChainArgs(params, beta, mask), n_steps, burn_in, thin
+
+
+def sample_chain(
+    key, params: RBMParams, v0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
+    transform=None, beta=None, clamp=None,
+):
+    """Runs ONE Gibbs chain from ``v0`` [n_visible]; see ``sample_chains``.
+
+    ``sample_chains(key, params, v0s, ...)`` runs exactly this for each row,
+    with key ``jax.random.split(key, n_chains)[i]``.
+
+    Returns:
+      ``(final GibbsState, trace [n_steps // thin, ...] or None)``.
+    """
+    key, args, n_steps, burn_in, thin = _validated_run(
+        key, params, n_steps, burn_in, thin, transform, beta, clamp)
+    v0 = _checks.configuration(v0, args.model.W.shape[0], "v0", args.model.W.dtype, layer="n_visible")
+    if v0.ndim != 1:
+        raise ValueError(f"v0 must be one configuration [n_visible] = [{v0.shape[-1]}], got shape {v0.shape}")
+    return _sample_chain(key, args, v0, n_steps, burn_in, thin, transform)
+
+
+def sample_chains(
+    key, params: RBMParams, v0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
+    transform=None, beta=None, clamp=None,
+):
+    """Runs many independent block-Gibbs chains, vmapped, under one ``lax.scan``.
+
+    Each chain starts at its row of ``v0`` (h drawn from P(h|v0)), runs
+    ``burn_in`` sweeps, then ``n_steps`` sweeps keeping every ``thin``-th.
+
+    Args:
+      key: PRNG key; chain ``i`` uses ``jax.random.split(key, n_chains)[i]``.
+      params: ``RBMParams``.
+      v0: [n_chains, n_visible] starting configurations.
+      n_steps: sweeps after burn-in; ``n_kept = n_steps // thin``.
+      burn_in: sweeps discarded first.
+      thin: keep every ``thin``-th state.
+      transform: ``transform(params, state) -> pytree`` applied to each kept
+        state of each chain (e.g. ``keep_v``, ``keep_free_energy``, or your own
+        module-level function; a fresh lambda per call recompiles). ``None``
+        keeps nothing, so memory does not grow with ``n_steps``.
+      beta: optional inverse temperature > 0: sample P_β ∝ exp(−β E).
+      clamp: optional [n_visible] bool mask; masked units stay at their ``v0``
+        values (conditional sampling, inpainting).
+
+    Returns:
+      ``(final GibbsState [n_chains, ...], trace)`` with the trace time-major
+      ``[n_kept, n_chains, ...]``, or ``None`` without a ``transform``.
+    """
+    key, args, n_steps, burn_in, thin = _validated_run(
+        key, params, n_steps, burn_in, thin, transform, beta, clamp)
+    v0 = _checks.configuration(v0, args.model.W.shape[0], "v0", args.model.W.dtype, layer="n_visible")
+    if v0.ndim != 2:
+        raise ValueError(
+            f"v0 must be [n_chains, n_visible] = [n_chains, {v0.shape[-1]}], got shape {v0.shape}")
+    return _sample_chains(key, args, v0, n_steps, burn_in, thin, transform)
+
+
+# --------------------------------------------------------------------------
+# Parallel tempering (replica exchange).
+
+
+def geometric_ladder(n_temps: int, beta_min: float = 0.1, dtype=jnp.float32) -> jax.Array:
+    """Inverse temperatures 1 = β_0 > β_1 > ... > β_{n−1} = beta_min, evenly spaced in log β.
+
+    Returns:
+      [n_temps] inverse temperatures (just [1.] for one rung).
+    """
+    n_temps = _checks.positive_int(n_temps, "n_temps")
+    if not (0 < beta_min < 1):
+        raise ValueError(f"beta_min must lie in (0, 1), got {beta_min!r}")
+    if n_temps == 1:
+        return jnp.ones((1,), dtype)
+    return jnp.asarray(np.geomspace(1.0, beta_min, n_temps), dtype)
+
+
+def _pt_init(key, params: RBMParams, v: jax.Array, betas: jax.Array) -> PTState:
+    state = _init(key, params, v, betas[:, None])
+    n_pairs = betas.shape[0] - 1
+    zeros = jnp.zeros((n_pairs,), jnp.int32)
+    return PTState(state.v, state.h, zeros, zeros)
+
+
+def _swap_pass(key, params: RBMParams, state: PTState, betas: jax.Array, parity: int) -> PTState:
+    """Metropolis swaps of neighbouring pairs (i, i+1) with i ≡ parity (mod 2).
+
+    Such pairs are disjoint, so their swaps are independent moves, each
+    leaving Π_k P_{β_k} invariant. Swapping joint states (v, h) keeps every
+    rung a joint sample. Ratio: exp((β_i − β_{i+1})(E_i − E_{i+1})).
+    """
+    n_pairs = betas.shape[0] - 1
+    e = _energy(params, state.v, state.h)  # [n_temps], at β = 1
+    log_ratio = (betas[:-1] - betas[1:]) * (e[:-1] - e[1:])
+    u = jax.random.uniform(key, (n_pairs,), e.dtype)
+    active = (jnp.arange(n_pairs) % 2) == parity
+    # A NaN ratio compares False: rejected, never accepted.
+    accept = active & (jnp.log(u) < log_ratio)
+    no = jnp.zeros((1,), bool)
+    take_next = jnp.concatenate([accept, no])  # rung i receives rung i+1's sample
+    take_prev = jnp.concatenate([no, accept])  # rung i+1 receives rung i's
+
+    def permute(x):
+        up, down = jnp.roll(x, -1, axis=0), jnp.roll(x, 1, axis=0)
+        return jnp.where(take_next[:, None], up, jnp.where(take_prev[:, None], down, x))
+
+    return PTState(
+        permute(state.v), permute(state.h),
+        state.accepted + accept.astype(jnp.int32),
+        state.attempted + active.astype(jnp.int32),
+    )
+
+
+class _PTArgs(NamedTuple):
+    model: RBMParams
+    betas: jax.Array  # [n_temps]
+
+
+def _pt_kernel(key, args: _PTArgs, state: PTState) -> PTState:
+    key_gibbs, key_even, key_odd = jax.random.split(key, 3)
+    # Every rung sweeps at its own β: one matmul for the ladder, activations scaled per rung.
+    g = _sweep(key_gibbs, args.model, GibbsState(state.v, state.h), beta=args.betas[:, None])
+    state = state._replace(v=g.v, h=g.h)
+    state = _swap_pass(key_even, args.model, state, args.betas, 0)
+    return _swap_pass(key_odd, args.model, state, args.betas, 1)
+
+
+def _validated_betas(betas, dtype) -> jax.Array:
+    betas = jnp.asarray(betas)
+    if betas.ndim != 1 or betas.shape[0] < 1:
+        raise ValueError(f"betas must be a 1-D ladder [n_temps], got shape {betas.shape}")
+    b = np.asarray(betas) if _checks.is_concrete(betas) else None
+    if b is not None:
+        if not np.all(np.isfinite(b)) or np.any(b <= 0):
+            raise ValueError(f"betas must be finite and > 0, got {b}")
+        if b[0] != 1:
+            raise ValueError(f"betas[0] must be 1 (rung 0 samples the model itself), got {b[0]}")
+    return betas.astype(dtype)
+
+
+def pt_init(key, params: RBMParams, v, betas) -> PTState:
+    """Starts one PT system: rung k at ``v`` ([n_visible], shared) or ``v[k]`` ([n_temps, n_visible]).
+
+    Returns:
+      ``PTState`` with ``h`` drawn from P_{β_k}(h | v) on each rung and zeroed swap counters.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    betas = _validated_betas(betas, params.W.dtype)
+    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
+    v = jnp.broadcast_to(v, (betas.shape[0], params.W.shape[0])) if v.ndim == 1 else v
+    if v.shape[0] != betas.shape[0] or v.ndim != 2:
+        raise ValueError(f"v must be [n_visible] or [n_temps, n_visible] with n_temps = {betas.shape[0]}, got {v.shape}")
+    return _pt_init(key, params, v, betas)
+
+
+def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
+    """One PT step: a Gibbs sweep on every rung at its β, then swaps of even pairs, then odd pairs.
+
+    Args:
+      key: PRNG key for this step.
+      params: ``RBMParams`` of the model (rung 0, β = 1).
+      state: ``PTState`` of one system.
+      betas: [n_temps] ladder with ``betas[0] == 1``.
+
+    Returns:
+      The next ``PTState``; ``accepted / attempted`` counts accumulate per pair.
+
+    References:
+      Swendsen & Wang 1986; Geyer 1991; for RBMs, Desjardins et al. 2010,
+      "Tempered Markov Chain Monte Carlo for training of Restricted Boltzmann Machines".
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    betas = _validated_betas(betas, params.W.dtype)
+    return _pt_kernel(key, _PTArgs(params, betas), state)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _sample_pt(key, args: _PTArgs, v0, n_steps, burn_in, thin, transform):
+    def one(k, v):
+        key_init, key_run = jax.random.split(k)
+        state = _pt_init(key_init, args.model, v, args.betas)
+        return run_chain(key_run, _pt_kernel, args, state, n_steps, burn_in=burn_in, thin=thin,
+                         transform=None if transform is None else _OnModel(transform))
+
+    final, trace = jax.vmap(one)(jax.random.split(key, v0.shape[0]), v0)
+    return final, jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
+
+
+def sample_pt(
+    key, params: RBMParams, v0, n_steps: int, *, betas=None, n_temps: int = 8,
+    beta_min: float = 0.1, burn_in: int = 0, thin: int = 1, transform=pt_keep_target_v,
+):
+    """Runs many independent parallel-tempering systems, vmapped, under one ``lax.scan``.
+
+    Args:
+      key: PRNG key; system ``i`` uses ``jax.random.split(key, n_systems)[i]``.
+      params: ``RBMParams`` of the model.
+      v0: [n_systems, n_visible] (every rung starts there) or
+        [n_systems, n_temps, n_visible] (one start per rung).
+      n_steps, burn_in, thin: as in ``sample_chains``.
+      betas: the ladder [n_temps] with ``betas[0] == 1``; default
+        ``geometric_ladder(n_temps, beta_min)``.
+      transform: ``transform(params, PTState)`` kept per kept step; the default
+        keeps the β = 1 rung's v. Diagnostics belong on that rung only.
+
+    Returns:
+      ``(final PTState [n_systems, ...], trace [n_kept, n_systems, ...] or None)``.
+      ``swap_acceptance(final)`` gives the per-pair acceptance rates.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    dtype = params.W.dtype
+    if betas is None:
+        betas = geometric_ladder(n_temps, beta_min, dtype)
+    betas = _validated_betas(betas, dtype)
+    n_steps = _checks.nonnegative_int(n_steps, "n_steps")
+    burn_in = _checks.nonnegative_int(burn_in, "burn_in")
+    thin = _checks.positive_int(thin, "thin")
+    v0 = _checks.configuration(v0, params.W.shape[0], "v0", dtype, layer="n_visible")
+    nt = betas.shape[0]
+    if v0.ndim == 2:
+        v0 = jnp.broadcast_to(v0[:, None, :], (v0.shape[0], nt, v0.shape[1]))
+    elif v0.ndim != 3 or v0.shape[1] != nt:
+        raise ValueError(
+            f"v0 must be [n_systems, n_visible] or [n_systems, n_temps={nt}, n_visible], got shape {v0.shape}")
+    return _sample_pt(key, _PTArgs(params, betas), v0, n_steps, burn_in, thin, transform)
+
+
+def swap_acceptance(state: PTState) -> jax.Array:
+    """Per-pair swap acceptance rates, accepted / attempted: [..., n_temps − 1]."""
+    return state.accepted / jnp.maximum(state.attempted, 1)
