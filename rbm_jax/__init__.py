@@ -6,8 +6,17 @@ The library never changes JAX's global configuration: enable float64 yourself
 (``jax.config.update("jax_enable_x64", True)``) for reference-grade checks.
 """
 
-from rbm_jax import binary, data, driver, exact, gibbs, rbm
+from rbm_jax import (
+    binary,
+    data,
+    driver,
+    exact,
+    gibbs,
+    gradcheck,
+    mlp,
+    rbm,
+)
 from rbm_jax.rbm import RBMParams
 
-__all__ = ["RBMParams", "binary", "data", "driver", "exact", "gibbs", "rbm"]
+__all__ = ["RBMParams", "binary", "data", "driver", "exact", "gibbs", "gradcheck", "mlp", "rbm"]
 __version__ = "0.1.0"
