@@ -9,14 +9,19 @@ The library never changes JAX's global configuration: enable float64 yourself
 from rbm_jax import (
     binary,
     data,
+    diagnostics,
     driver,
     exact,
     gibbs,
     gradcheck,
     mlp,
+    montecarlo,
     rbm,
 )
 from rbm_jax.rbm import RBMParams
 
-__all__ = ["RBMParams", "binary", "data", "driver", "exact", "gibbs", "gradcheck", "mlp", "rbm"]
+__all__ = [
+    "RBMParams", "binary", "data", "diagnostics", "driver", "exact", "gibbs", "gradcheck", "mlp",
+    "montecarlo", "rbm",
+]
 __version__ = "0.1.0"
