@@ -86,3 +86,36 @@ def _fmt(c: Any) -> str:
     if isinstance(c, float):
         return f"{c:.3e}" if (c != 0 and (abs(c) < 1e-3 or abs(c) >= 1e5)) else f"{c:.6f}"
     return str(c)
+
+
+class Progress:
+    """A one-line text progress bar on stderr (no dependency), with an ETA.
+
+    ``update(done, **fields)`` redraws it; ``close()`` ends the line. Off when
+    ``enabled`` is False (tests) — then nothing is printed.
+    """
+
+    def __init__(self, total: int, label: str = "", *, enabled: bool = True, width: int = 28):
+        import sys
+        import time
+
+        self.total, self.label, self.enabled, self.width = max(1, total), label, enabled, width
+        self._stream, self._time, self._start = sys.stderr, time.perf_counter, time.perf_counter()
+
+    def update(self, done: int, **fields) -> None:
+        if not self.enabled:
+            return
+        frac = min(1.0, done / self.total)
+        filled = int(round(frac * self.width))
+        elapsed = self._time() - self._start
+        eta = f"{elapsed / frac - elapsed:4.0f}s" if frac > 0 else "   ?"
+        extra = "  ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in fields.items())
+        self._stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
+            f"  {elapsed:5.1f}s (eta {eta})  {extra}   ")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._stream.write("\n")
+            self._stream.flush()

@@ -7,21 +7,26 @@ The library never changes JAX's global configuration: enable float64 yourself
 """
 
 from rbm_jax import (
+    ais,
     binary,
+    checkpoint,
     data,
     diagnostics,
     driver,
     exact,
     gibbs,
     gradcheck,
+    metrics,
     mlp,
     montecarlo,
     rbm,
+    sklearn_interop,
+    train,
 )
 from rbm_jax.rbm import RBMParams
 
 __all__ = [
-    "RBMParams", "binary", "data", "diagnostics", "driver", "exact", "gibbs", "gradcheck", "mlp",
-    "montecarlo", "rbm",
+    "RBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "exact", "gibbs",
+    "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sklearn_interop", "train",
 ]
 __version__ = "0.1.0"

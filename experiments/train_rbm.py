@@ -1,0 +1,328 @@
+"""Train RBMs on a named data set with CD-1, PCD-1 and/or parallel tempering; measure the likelihood.
+
+Configs (``--config``):
+  bas4    bars-and-stripes 4×4 (30 patterns), 16 hidden units, CD-1 vs PCD-1 vs PT,
+          exact log-likelihood every 100 epochs; the optimum is −ln 30 ≈ −3.401.
+  modes   the 4-mode 4×4 data set of Desjardins et al. (2010), 10,000 rows, 10 hidden
+          units, CD-1 vs PCD-1 vs PT; exact log-likelihood; the optimum is minus the
+          entropy of the generating distribution.
+  digits  scikit-learn's nudged digits (grey values, min-max scaled as in its RBM
+          example), 100 hidden units, PCD-1 with plain SGD, learning rate 0.06,
+          batch size 10, 10 epochs (scikit-learn's example settings); pseudo-likelihood.
+          (experiments/digits_vs_sklearn.py runs scikit-learn beside it.)
+
+Commands (each writes into runs/train_rbm/<config>-<time>/ unless --out is given):
+    python experiments/train_rbm.py --config bas4
+    python experiments/train_rbm.py --config modes
+    python experiments/train_rbm.py --config digits
+    python experiments/train_rbm.py --resume runs/train_rbm/<run>     # continue a stopped run
+Expected (bas4, recorded in the README): PT gets closest to −ln 30; CD-1 and PCD-1 stall
+or oscillate below it. Per method the run folder holds metrics.jsonl (one line per epoch),
+checkpoint.npz (every --checkpoint-every epochs, atomic; --resume continues it and ends
+bit-identical to an uninterrupted run), params.npz; at the top: likelihood.png,
+filters.png, samples.png (long Gibbs chains of the best model), config.json, summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import common
+from rbm_jax import checkpoint, data, exact, gibbs, rbm, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    dataset: str
+    n_hidden: int
+    methods: tuple
+    n_epochs: int
+    batch_size: int
+    learning_rate: float
+    momentum: float = 0.0  # plain SGD (0) or SGD with this momentum
+    weight_decay: float = 0.0
+    weight_scale: float = 0.01
+    k: int = 1
+    n_chains: int | None = None  # persistent chains (PCD) / PT systems; default batch_size
+    pt_rungs: int = 10
+    pt_beta_min: float = 0.1
+    metrics_every: int = 10
+    checkpoint_every: int = 100
+    held_out_fraction: float = 0.0
+    sample_chains: int = 10
+    sample_sweeps: int = 1000
+    seed: int = 0
+
+    @property
+    def betas(self) -> tuple:
+        return tuple(float(b) for b in np.geomspace(1.0, self.pt_beta_min, self.pt_rungs))
+
+
+CONFIGS = {
+    "bas4": Config(name="bas4", dataset="bas4", n_hidden=16, methods=("cd", "pcd", "pt"), n_epochs=20_000,
+                   batch_size=10, learning_rate=0.01, weight_scale=0.1, metrics_every=200,
+                   checkpoint_every=2000),
+    "modes": Config(name="modes", dataset="modes", n_hidden=10, methods=("cd", "pcd", "pt"), n_epochs=100,
+                    batch_size=100, learning_rate=0.05, weight_scale=0.1, metrics_every=2,
+                    checkpoint_every=20),
+    "digits": Config(name="digits", dataset="digits", n_hidden=100, methods=("pcd",), n_epochs=10,
+                     batch_size=10, learning_rate=0.06, metrics_every=1, checkpoint_every=2,
+                     held_out_fraction=0.2),
+}
+
+
+def quick(cfg: Config) -> Config:
+    """Smoke-test size: a few seconds per method."""
+    epochs = {"bas4": 200, "modes": 4, "digits": 1}[cfg.dataset]
+    return dataclasses.replace(cfg, n_epochs=epochs, metrics_every=max(1, epochs // 4),
+                               checkpoint_every=max(1, epochs // 2), sample_sweeps=50, pt_rungs=4)
+
+
+def load(cfg: Config):
+    """(train, held_out or None, optimum log-likelihood or None, image shape)."""
+    if cfg.dataset == "bas4":
+        X = data.bars_and_stripes(4)
+        return X, None, data.bars_and_stripes_optimal_log_likelihood(4), (4, 4)
+    if cfg.dataset == "modes":
+        X = data.four_modes(10_000, flip_prob=0.001, seed=cfg.seed)
+        return X, None, -data.four_modes_entropy(0.001), (4, 4)
+    if cfg.dataset == "digits":
+        X, y = data.digits(nudge=True)
+        train_rows, test_rows = data.train_test_split(X, test_fraction=cfg.held_out_fraction, seed=cfg.seed)
+        return train_rows, test_rows, None, (8, 8)
+    raise ValueError(f"unknown dataset {cfg.dataset!r}")
+
+
+def train_config(cfg: Config, method: str) -> train.TrainConfig:
+    optimizer = optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
+    return train.TrainConfig(
+        method=method, k=cfg.k, batch_size=cfg.batch_size, n_chains=cfg.n_chains,
+        betas=cfg.betas if method == "pt" else None, optimizer=optimizer,
+        metrics_every=cfg.metrics_every,
+        exact_likelihood=cfg.dataset in ("bas4", "modes"),
+    )
+
+
+def _clean(x):
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, resume: bool, show: bool):
+    """Trains one method, writing metrics.jsonl and checkpoints; returns (params, history, seconds)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tcfg = train_config(cfg, method)
+    key_init, key_train = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), cfg.methods.index(method)))
+    p0 = rbm.init_params(key_init, X.shape[1], cfg.n_hidden, data=X, weight_scale=cfg.weight_scale)
+    state = train.init_state(key_train, p0, X, tcfg, learning_rate=cfg.learning_rate)
+    ckpt, jsonl = folder / "checkpoint.npz", folder / "metrics.jsonl"
+    stamp = {"config": dataclasses.asdict(cfg), "method": method}
+    done_epochs, seconds = 0, 0.0
+    if resume and ckpt.exists():
+        state = checkpoint.restore(ckpt, like=state, config=stamp)
+        done_epochs = int(state.step) // (X.shape[0] // cfg.batch_size)
+        # Keep only the metrics the checkpoint has seen; later lines are recomputed.
+        lines = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
+        lines = [r for r in lines if r["epoch"] <= done_epochs]
+        seconds = lines[-1]["time_s"] if lines else 0.0
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in lines))
+        print(f"  {method}: resuming at epoch {done_epochs} from {ckpt}")
+    elif jsonl.exists():
+        jsonl.unlink()  # a fresh run in a folder we own (the caller refused foreign ones)
+
+    progress = common.Progress(cfg.n_epochs, f"  {method:>3}", enabled=show)
+    progress.update(done_epochs)
+    t0 = time.perf_counter() - seconds
+    # Chunks end on every metrics and checkpoint epoch; the host waits only there.
+    chunk = math.gcd(cfg.metrics_every, cfg.checkpoint_every)
+    written, last_time = done_epochs, seconds
+
+    def callback(done, st, hist):
+        nonlocal written, last_time
+        now = time.perf_counter() - t0
+        first = written
+        with jsonl.open("a") as f:
+            for i in range(len(hist["epoch"])):
+                e = int(hist["epoch"][i])
+                if e <= written:
+                    continue
+                # Wall time (compilation included), spread evenly over the chunk's epochs.
+                t_e = last_time + (now - last_time) * (e - first) / max(1, done_epochs + done - first)
+                row = {"epoch": e, "time_s": round(t_e, 4)}
+                for name, values in hist.items():
+                    if name != "epoch":
+                        v = np.asarray(values[i])
+                        row[name] = [_clean(x) for x in v] if v.ndim else _clean(v)
+                f.write(json.dumps(row) + "\n")
+                written = e
+        last_time = now
+        epoch = done_epochs + done
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.n_epochs:
+            checkpoint.save(ckpt, st, config=stamp, overwrite=True)
+        ll = hist.get("log_likelihood", hist["pseudo_log_likelihood"])
+        last = ll[~np.isnan(ll)]
+        progress.update(epoch, **({"ll": float(last[-1])} if last.size else {}))
+
+    state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg, learning_rate=cfg.learning_rate,
+                            weight_decay=cfg.weight_decay, held_out=held_out, callback=callback,
+                            chunk_epochs=chunk)
+    progress.close()
+    checkpoint.save(folder / "params.npz", state.params, config=stamp, overwrite=True)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    history = {name: np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
+               for name in rows[0] if not isinstance(rows[0][name], list)}
+    return state.params, history, time.perf_counter() - t0
+
+
+def tiles(images: np.ndarray, shape, n_cols: int) -> np.ndarray:
+    """[n, H*W] -> one [rows*(H+1), n_cols*(W+1)] image with 1-pixel gaps (NaN)."""
+    h, w = shape
+    n_rows = math.ceil(images.shape[0] / n_cols)
+    canvas = np.full((n_rows * (h + 1), n_cols * (w + 1)), np.nan)
+    for i, img in enumerate(images):
+        r, c = divmod(i, n_cols)
+        canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = img.reshape(h, w)
+    return canvas
+
+
+def keep_v(params, state):
+    del params
+    return state.v
+
+
+def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = "log_likelihood" if cfg.dataset in ("bas4", "modes") else "pseudo_log_likelihood"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for method, (_, hist, _) in results.items():
+        ok = ~np.isnan(hist[metric])
+        label = f"CD-{cfg.k}" if method == "cd" else f"{method.upper()}-{cfg.k}" if method == "pcd" else (
+            f"PT ({cfg.pt_rungs} rungs)")
+        axes[0].plot(hist["epoch"][ok], hist[metric][ok], label=label)
+        axes[1].plot(hist["time_s"][ok], hist[metric][ok], label=label)
+    for ax, xlabel in zip(axes, ("epoch", "wall time (s, this machine, compilation included)")):
+        if optimum is not None:
+            ax.axhline(optimum, color="k", ls="--", lw=0.8, label=f"optimum {optimum:.3f}")
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("exact average log-likelihood" if metric == "log_likelihood" else "pseudo-log-likelihood")
+    axes[0].set_title(f"{cfg.name}: {cfg.n_hidden} hidden units")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(out / "likelihood.png", dpi=120)
+    plt.close(fig)
+
+    params = results[best_method][0]
+    W = np.asarray(params.W).T[:100]
+    fig, ax = plt.subplots(figsize=(6, 6 * math.ceil(len(W) / 10) / 10 + 0.5))
+    ax.imshow(tiles(W, image_shape, 10), cmap="RdBu_r", vmin=-np.abs(W).max(), vmax=np.abs(W).max())
+    ax.set_axis_off()
+    ax.set_title(f"{best_method}: filters (columns of W)")
+    fig.savefig(out / "filters.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+    n_snap = 10
+    v0 = jax.random.bernoulli(jax.random.key(cfg.seed + 1), 0.5, (cfg.sample_chains, params.W.shape[0]))
+    _, trace = gibbs.sample_chains(jax.random.key(cfg.seed + 2), params, v0.astype(params.W.dtype),
+                                   cfg.sample_sweeps, thin=max(1, cfg.sample_sweeps // n_snap), transform=keep_v)
+    snaps = np.asarray(trace)[:n_snap].transpose(1, 0, 2).reshape(-1, params.W.shape[0])
+    fig, ax = plt.subplots(figsize=(6, 6 * cfg.sample_chains / n_snap + 0.5))
+    ax.imshow(tiles(snaps, image_shape, n_snap), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(f"{best_method}: {cfg.sample_chains} chains, every {cfg.sample_sweeps // n_snap} sweeps")
+    fig.savefig(out / "samples.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__, Config(name="", dataset="", n_hidden=1, methods=(), n_epochs=1,
+                                      batch_size=1, learning_rate=1.0))
+    p.add_argument("--config", choices=sorted(CONFIGS), help="named configuration")
+    p.add_argument("--methods", help="comma-separated subset of the config's methods, e.g. cd,pt")
+    p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--resume", type=pathlib.Path, help="continue the run in this folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+
+    if args.resume is not None:
+        folder = args.resume
+        if not (folder / "config.json").exists():
+            raise SystemExit(f"error: --resume {folder}: no config.json there (not a train_rbm run)")
+        saved = json.loads((folder / "config.json").read_text())
+        saved["methods"] = tuple(saved["methods"])
+        cfg = Config(**saved)
+        out = folder
+    else:
+        if args.config is None:
+            raise SystemExit("error: give --config (bas4, modes, digits) or --resume DIR")
+        cfg = dataclasses.replace(CONFIGS[args.config], seed=args.seed)
+        if args.quick:
+            cfg = quick(cfg)
+        if args.methods:
+            methods = tuple(m.strip() for m in args.methods.split(","))
+            bad = [m for m in methods if m not in train.METHODS]
+            if bad:
+                raise SystemExit(f"error: --methods: unknown {bad}; choose from {train.METHODS}")
+            cfg = dataclasses.replace(cfg, methods=methods)
+        if args.epochs is not None:
+            cfg = dataclasses.replace(cfg, n_epochs=common_positive(args.epochs, "--epochs"))
+        out = common.output_dir(args.out, f"train_rbm/{cfg.name}", overwrite=args.overwrite)
+        common.write_json(out / "config.json", dataclasses.asdict(cfg))
+
+    X, held_out, optimum, image_shape = load(cfg)
+    print(f"{cfg.name}: {X.shape[0]} rows × {X.shape[1]} visible, {cfg.n_hidden} hidden; "
+          f"methods {', '.join(cfg.methods)}; {cfg.n_epochs} epochs; out {out}")
+    results = {}
+    for method in cfg.methods:
+        results[method] = run_method(cfg, method, X, held_out, out / method,
+                                     resume=args.resume is not None, show=not args.no_progress)
+
+    metric = "log_likelihood" if cfg.dataset in ("bas4", "modes") else "pseudo_log_likelihood"
+    summary = {"config": dataclasses.asdict(cfg), "optimum": optimum, "methods": {}}
+    for method, (params, hist, seconds) in results.items():
+        values = hist[metric]
+        ok = ~np.isnan(values)
+        entry = {
+            "final_" + metric: float(values[ok][-1]),
+            "best_" + metric: float(values[ok].max()),
+            "best_epoch": int(hist["epoch"][ok][np.argmax(values[ok])]),
+            "seconds": round(seconds, 2),
+        }
+        if metric == "log_likelihood":
+            entry["final_log_likelihood_exact_check"] = float(exact.log_likelihood(params, X))
+        if "free_energy_gap" in hist:
+            entry["final_free_energy_gap"] = float(hist["free_energy_gap"][ok][-1])
+        summary["methods"][method] = entry
+        print(f"  {method:>3}: final {metric} {entry['final_' + metric]:.4f}, best "
+              f"{entry['best_' + metric]:.4f} at epoch {entry['best_epoch']}  ({seconds:.1f} s)")
+    if optimum is not None:
+        print(f"  optimum {optimum:.4f}")
+    best = max(summary["methods"], key=lambda m: summary["methods"][m]["final_" + metric])
+    plots(cfg, results, optimum, image_shape, out, best)
+    common.write_json(out / "summary.json", summary)
+    print(f"wrote {out}/summary.json, likelihood.png, filters.png, samples.png")
+    return 0
+
+
+def common_positive(value: int, name: str) -> int:
+    if value <= 0:
+        raise SystemExit(f"error: {name} must be positive, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Saving and restoring any pytree atomically — the one library module that touches files.
+
+A checkpoint is one ``.npz`` file: the pytree's leaves as arrays plus a JSON
+header (format version, tree structure, each leaf's path, shape and dtype,
+the PRNG implementation of typed-key leaves, a SHA-256 of every leaf, and an
+optional user config such as the training settings).
+
+Contract:
+  * ``save`` writes a temporary file in the target folder, flushes it to disk
+    and renames it over the target, so a crash never leaves half a checkpoint;
+    it refuses to replace an existing file unless ``overwrite=True``.
+  * ``restore(path, like)`` rebuilds the pytree with the structure of ``like``
+    (e.g. a freshly initialised ``TrainState``). A missing file, a truncated
+    or corrupted one, or one whose structure, shapes, dtypes or config differ
+    from what is expected raises ``CheckpointError`` saying what and where.
+  * Typed PRNG keys (``jax.random.key``) round-trip with their implementation;
+    restored values are bit-identical to the saved ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pathlib
+import tempfile
+import zipfile
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["CheckpointError", "save", "restore", "load_config", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_HEADER = "__header__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not match what was expected."""
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _leaf_records(tree):
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    records = []
+    for path, leaf in leaves_with_path:
+        name = jax.tree_util.keystr(path) or "<root>"
+        if _is_key(leaf):
+            arr = np.asarray(jax.random.key_data(leaf))
+            impl = str(jax.random.key_impl(leaf))
+        else:
+            arr = np.asarray(leaf)
+            impl = None
+        records.append((name, arr, impl))
+    return records, treedef
+
+
+def _jsonable(config):
+    try:
+        return json.loads(json.dumps(config, sort_keys=True, default=_default))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"config must be JSON-serialisable (dicts, lists, numbers, strings): {e}") from None
+
+
+def _default(x):
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, (tuple, set)):
+        return list(x)
+    raise TypeError(f"cannot store {type(x).__name__} in a checkpoint config")
+
+
+def save(path, tree: Any, *, config: Any = None, overwrite: bool = False) -> pathlib.Path:
+    """Saves ``tree`` (any pytree of arrays, scalars and typed keys) to ``path`` atomically.
+
+    Args:
+      path: target file (``.npz`` is appended if missing).
+      tree: the pytree, e.g. a ``train.TrainState``.
+      config: optional JSON-serialisable settings stored alongside and checked
+        by ``restore(..., config=...)``.
+      overwrite: replace an existing file (default: refuse).
+
+    Returns:
+      The path written.
+    """
+    path = pathlib.Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"checkpoint {path} already exists; pass overwrite=True to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {path.parent} does not exist")
+    records, treedef = _leaf_records(tree)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "treedef": str(treedef),
+        "leaves": [
+            {"path": name, "shape": list(arr.shape), "dtype": arr.dtype.str, "key_impl": impl,
+             "sha256": hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()}
+            for name, arr, impl in records
+        ],
+        "config": None if config is None else _jsonable(config),
+    }
+    arrays = {f"leaf_{i:05d}": arr for i, (_, arr, _) in enumerate(records)}
+    arrays[_HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read(path) -> tuple[dict, dict]:
+    path = pathlib.Path(path)
+    if not path.exists() and path.with_name(path.name + ".npz").exists():
+        path = path.with_name(path.name + ".npz")
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        raw = path.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            files = {name: z[name] for name in z.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupted ({type(e).__name__}: {e})") from None
+    if _HEADER not in files:
+        raise CheckpointError(f"{path} is not an rbm_jax checkpoint (no header)")
+    try:
+        header = json.loads(files.pop(_HEADER).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"checkpoint {path} has a corrupted header: {e}") from None
+    if header.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {header.get('format_version')}, expected {FORMAT_VERSION}")
+    for i, leaf in enumerate(header["leaves"]):
+        arr = files.get(f"leaf_{i:05d}")
+        if arr is None:
+            raise CheckpointError(f"checkpoint {path} is missing leaf {leaf['path']}")
+        if hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest() != leaf["sha256"]:
+            raise CheckpointError(f"checkpoint {path}: leaf {leaf['path']} is corrupted (checksum mismatch)")
+    return header, files
+
+
+def load_config(path) -> Any:
+    """The config stored with a checkpoint (``None`` if none was)."""
+    header, _ = _read(path)
+    return header["config"]
+
+
+def restore(path, like: Any, *, config: Any = None) -> Any:
+    """Restores a checkpoint into the structure of ``like``.
+
+    Args:
+      path: the checkpoint file.
+      like: a pytree with the expected structure, shapes and dtypes (values ignored).
+      config: if given, must equal the stored config (compared as JSON).
+
+    Returns:
+      A pytree like ``like`` holding the saved values (typed keys restored as keys).
+    """
+    header, files = _read(path)
+    if config is not None:
+        expected, stored = _jsonable(config), header["config"]
+        if expected != stored:
+            diff = _config_diff(expected, stored)
+            raise CheckpointError(f"checkpoint {path} was saved with a different config: {diff}")
+    records, treedef = _leaf_records(like)
+    stored_leaves = header["leaves"]
+    if str(treedef) != header["treedef"] or len(records) != len(stored_leaves):
+        raise CheckpointError(
+            f"checkpoint {path} holds a different structure: {len(stored_leaves)} leaves "
+            f"({', '.join(l['path'] for l in stored_leaves[:4])}{', ...' if len(stored_leaves) > 4 else ''}) "
+            f"where {len(records)} were expected ({', '.join(r[0] for r in records[:4])}"
+            f"{', ...' if len(records) > 4 else ''})")
+    leaves = []
+    for i, ((name, arr, impl), stored) in enumerate(zip(records, stored_leaves)):
+        data = files[f"leaf_{i:05d}"]
+        if list(arr.shape) != stored["shape"] or arr.dtype.str != stored["dtype"] or impl != stored["key_impl"]:
+            raise CheckpointError(
+                f"checkpoint {path}: leaf {name} is {stored['dtype']}{stored['shape']}"
+                f"{' key<' + stored['key_impl'] + '>' if stored['key_impl'] else ''}, expected "
+                f"{arr.dtype.str}{list(arr.shape)}{' key<' + impl + '>' if impl else ''}")
+        if impl is not None:
+            leaves.append(jax.random.wrap_key_data(jnp.asarray(data), impl=impl))
+        else:
+            leaves.append(jnp.asarray(data))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _config_diff(expected, stored) -> str:
+    if isinstance(expected, dict) and isinstance(stored, dict):
+        keys = sorted(set(expected) | set(stored))
+        parts = [f"{k}: saved {stored.get(k)!r}, now {expected.get(k)!r}"
+                 for k in keys if expected.get(k) != stored.get(k)]
+        return "; ".join(parts)
+    return f"saved {stored!r}, now {expected!r}"

@@ -1,0 +1,646 @@
+"""Training RBMs by stochastic approximation of the likelihood gradient: CD-k, PCD-k, PT.
+
+The gradient of the average log-likelihood is data statistics minus model
+statistics::
+
+    ∂⟨log P(v)⟩/∂W = ⟨v σ(c + Wᵀv)ᵀ⟩_data − ⟨v hᵀ⟩_model   (likewise b: ⟨v⟩, c: ⟨h⟩)
+
+equivalently −∇[mean F(data) − mean F(model samples)] with the samples held
+fixed. The estimators differ only in where the model samples come from:
+
+  * ``'cd'``  — CD-k: k Gibbs sweeps started at the minibatch (Hinton 2002);
+  * ``'pcd'`` — PCD-k: k sweeps of persistent chains carried across updates
+    (Tieleman 2008); one chain per minibatch row by default;
+  * ``'pt'``  — persistent parallel-tempering systems, k PT steps per update,
+    negatives from the β = 1 rung (Desjardins et al. 2010).
+
+Model statistics use hidden probabilities σ(c + Wᵀv) of the negative
+samples (Rao-Blackwellised), as Hinton's guide recommends.
+
+Contract:
+  * ``TrainState(params, opt_state, chains, key, step)``; update ``t`` uses
+    ``jax.random.fold_in(step_key, t)``, so a run resumed from a saved state
+    is bit-identical to an uninterrupted one.
+  * Any optax optimizer (``optimizer=`` wins over ``learning_rate``); the
+    default is SGD with Hinton's momentum schedule (0.5, then 0.9 from epoch
+    5). L2 weight decay applies to W only. optax minimises, so the update is
+    fed the negative of the ascent direction.
+  * One epoch is one ``lax.scan`` over a fresh permutation of the rows, in
+    minibatches of ``batch_size`` (the last ``n_rows % batch_size`` rows of
+    each permutation are left out of that epoch).
+  * Evaluation metrics are computed every ``metrics_every`` epochs inside the
+    compiled loop (``lax.cond``; NaN on other epochs), without host sync.
+  * ``fit_many`` trains many models (seeds, learning rates, weight decays) as
+    one vmapped program; model i equals model i trained alone by ``fit``.
+
+References:
+  G. Hinton, Training products of experts by minimizing contrastive divergence, 2002.
+  T. Tieleman, Training RBMs using approximations to the likelihood gradient, ICML 2008.
+  G. Desjardins et al., Tempered Markov chain Monte Carlo for training of RBMs, AISTATS 2010.
+  G. Hinton, A practical guide to training RBMs, UTML TR 2010-003.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from rbm_jax import _checks, exact
+from rbm_jax.gibbs import (
+    GibbsState,
+    PTState,
+    _pt_init,
+    _pt_kernel,
+    _PTArgs,
+)
+from rbm_jax.metrics import _pseudo_log_likelihood, _reconstruction_error
+from rbm_jax.rbm import (
+    RBMParams,
+    _bernoulli,
+    _free_energy,
+    _hidden_input,
+    _visible_input,
+)
+
+__all__ = [
+    "METHODS",
+    "TrainState",
+    "TrainConfig",
+    "HyperParams",
+    "data_statistics",
+    "ascent_direction",
+    "exact_gradient",
+    "gradient_estimate",
+    "hinton_sgd",
+    "init_state",
+    "make_train_step",
+    "run_epochs",
+    "fit",
+    "fit_many",
+]
+
+METHODS = ("cd", "pcd", "pt")
+
+
+class TrainState(NamedTuple):
+    """Everything training carries from one update to the next (a pytree)."""
+
+    params: RBMParams
+    opt_state: Any  # optax state
+    chains: Any  # None (CD), GibbsState [n_chains, ...] (PCD) or PTState [n_chains, ...] (PT)
+    key: jax.Array  # base key: update t uses fold_in(split(key)[0], t)
+    step: jax.Array  # [] int32, updates done so far
+
+
+class HyperParams(NamedTuple):
+    """Numeric hyperparameters: traced, so ``fit_many`` can vmap over them."""
+
+    learning_rate: jax.Array  # []
+    weight_decay: jax.Array  # [] L2 cost on W only
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static training settings (hashable: part of the compiled program's identity)."""
+
+    method: str = "cd"
+    k: int = 1
+    batch_size: int = 10
+    n_chains: int | None = None  # persistent chains / PT systems; default batch_size
+    betas: tuple | None = None  # PT ladder (betas[0] == 1); default geometric(10, 0.1)
+    optimizer: Any = None  # an optax GradientTransformation; None: hinton_sgd
+    initial_momentum: float = 0.5
+    final_momentum: float = 0.9
+    momentum_switch_epoch: int = 5
+    metrics_every: int = 1
+    exact_likelihood: bool = False  # evaluate the exact log-likelihood (small models)
+    monitor_rows: int = 1000  # rows of training data used for evaluation metrics
+
+    @property
+    def chains_count(self) -> int:
+        return self.batch_size if self.n_chains is None else self.n_chains
+
+    @property
+    def ladder(self) -> tuple:
+        if self.betas is not None:
+            return tuple(self.betas)
+        return tuple(float(b) for b in np.geomspace(1.0, 0.1, 10))  # = gibbs.geometric_ladder(10, 0.1)
+
+
+# --------------------------------------------------------------------------
+# Gradient estimators
+
+
+def _stats(v: jax.Array, p_h: jax.Array) -> RBMParams:
+    """Mean sufficient statistics (⟨v hᵀ⟩, ⟨v⟩, ⟨h⟩) with h replaced by P(h=1|v)."""
+    n = v.shape[0]
+    return RBMParams(v.T @ p_h / n, jnp.mean(v, axis=0), jnp.mean(p_h, axis=0))
+
+
+def data_statistics(params: RBMParams, v) -> RBMParams:
+    """⟨v σ(c + Wᵀv)ᵀ⟩, ⟨v⟩, ⟨σ(c + Wᵀv)⟩ over the rows of ``v`` [n_rows, n_visible]."""
+    params = _checks.rbm_params(params)
+    v = _checks.data_matrix(v, params.W.shape[0], "v", params.W.dtype)
+    return _stats(v, jax.nn.sigmoid(_hidden_input(params, v)))
+
+
+def _ascent(params, v_data, p_h_data, v_model, p_h_model) -> RBMParams:
+    pos, neg = _stats(v_data, p_h_data), _stats(v_model, p_h_model)
+    return jax.tree_util.tree_map(jnp.subtract, pos, neg)
+
+
+def ascent_direction(params: RBMParams, v_data, v_model) -> RBMParams:
+    """Data statistics minus model statistics: the log-likelihood ascent direction.
+
+    Equals −∇_θ [mean F(v_data) − mean F(stop_gradient(v_model))].
+
+    Args:
+      params: ``RBMParams``.
+      v_data: [n_rows, n_visible] data.
+      v_model: [n_samples, n_visible] model samples.
+
+    Returns:
+      ``RBMParams``-shaped ascent direction.
+    """
+    params = _checks.rbm_params(params)
+    v_data = _checks.data_matrix(v_data, params.W.shape[0], "v_data", params.W.dtype)
+    v_model = _checks.data_matrix(v_model, params.W.shape[0], "v_model", params.W.dtype)
+    return _ascent(params, v_data, jax.nn.sigmoid(_hidden_input(params, v_data)),
+                   v_model, jax.nn.sigmoid(_hidden_input(params, v_model)))
+
+
+def exact_gradient(params: RBMParams, data) -> RBMParams:
+    """The exact gradient of the average log-likelihood: data statistics − exact model moments.
+
+    Enumerates the smaller layer (``exact.model_moments``), so it is exact for
+    models ``rbm_jax.exact`` can enumerate; equals ``jax.grad`` of
+    ``exact.log_likelihood``.
+    """
+    params = _checks.rbm_params(params)
+    data = _checks.data_matrix(data, params.W.shape[0], "data", params.W.dtype)
+    pos = _stats(data, jax.nn.sigmoid(_hidden_input(params, data)))
+    m = exact.model_moments(params)
+    return RBMParams(pos.W - m.vh, pos.b - m.v, pos.c - m.h)
+
+
+def _gibbs_sweeps(key, params, state: GibbsState, k: int):
+    """k block-Gibbs sweeps; also returns P(h=1|v) of the final v (no extra matmul)."""
+
+    def sweep(i, carry):
+        s, _ = carry
+        key_v, key_h = jax.random.split(jax.random.fold_in(key, i))
+        v = _bernoulli(key_v, jax.nn.sigmoid(_visible_input(params, s.h)))
+        p_h = jax.nn.sigmoid(_hidden_input(params, v))
+        return GibbsState(v, _bernoulli(key_h, p_h)), p_h
+
+    p0 = jnp.zeros_like(state.h)
+    return lax.fori_loop(0, k, sweep, (state, p0))
+
+
+def _negatives(key, params, batch, p_h_data, chains, cfg: TrainConfig):
+    """Model samples for one update: (v_model, P(h|v_model), new chains, info)."""
+    key_init, key_run = jax.random.split(key)
+    info = {}
+    if cfg.method == "cd":
+        start = GibbsState(batch, _bernoulli(key_init, p_h_data))
+        state, p_h = _gibbs_sweeps(key_run, params, start, cfg.k)
+        return state.v, p_h, chains, info
+    if cfg.method == "pcd":
+        state, p_h = _gibbs_sweeps(key_run, params, chains, cfg.k)
+        return state.v, p_h, state, info
+    betas = jnp.asarray(cfg.ladder, params.W.dtype)
+    args = _PTArgs(params, betas)
+
+    def run_system(k, system):
+        return lax.fori_loop(0, cfg.k, lambda i, s: _pt_kernel(jax.random.fold_in(k, i), args, s), system)
+
+    keys = jax.random.split(key_run, chains.v.shape[0])
+    new = jax.vmap(run_system)(keys, chains)
+    d_acc = (new.accepted - chains.accepted).sum(0)
+    d_att = (new.attempted - chains.attempted).sum(0)
+    info["swap_acceptance"] = d_acc / jnp.maximum(d_att, 1)
+    v_model = new.v[:, 0]
+    return v_model, jax.nn.sigmoid(_hidden_input(params, v_model)), new, info
+
+
+def gradient_estimate(key, params: RBMParams, batch, chains=None, *, method: str = "cd", k: int = 1,
+                      betas=None):
+    """One stochastic estimate of the log-likelihood ascent direction.
+
+    Args:
+      key: PRNG key.
+      params: ``RBMParams``.
+      batch: [batch, n_visible] data.
+      chains: persistent chains for 'pcd' (``GibbsState`` [n_chains, ...]) or
+        'pt' (``PTState`` [n_systems, ...]); see ``init_chains``; ignored by 'cd'.
+      method: 'cd', 'pcd' or 'pt'.
+      k: Gibbs sweeps (or PT steps) per estimate.
+      betas: PT ladder (tuple or array, betas[0] == 1).
+
+    Returns:
+      ``(ascent RBMParams, new chains)``.
+    """
+    key = _checks.key(key)
+    params = _checks.rbm_params(params)
+    batch = _checks.data_matrix(batch, params.W.shape[0], "batch", params.W.dtype)
+    cfg = _validated_config(TrainConfig(method=method, k=k, batch_size=batch.shape[0],
+                                        betas=None if betas is None else tuple(np.asarray(betas).tolist())))
+    if method != "cd" and chains is None:
+        raise ValueError(f"method {method!r} needs persistent chains: pass chains=init_chains(...)")
+    return _gradient_estimate(key, params, batch, chains, cfg)
+
+
+@functools.partial(jax.jit, static_argnames="cfg")
+def _gradient_estimate(key, params, batch, chains, cfg):
+    p_h_data = jax.nn.sigmoid(_hidden_input(params, batch))
+    v_m, p_m, chains, _ = _negatives(key, params, batch, p_h_data, chains, cfg)
+    return _ascent(params, batch, p_h_data, v_m, p_m), chains
+
+
+def init_chains(key, params: RBMParams, data, cfg: TrainConfig):
+    """Persistent chains started at random rows of ``data`` (h drawn from P(h|v))."""
+    if cfg.method == "cd":
+        return None
+    key_rows, key_h = jax.random.split(key)
+    rows = jax.random.randint(key_rows, (cfg.chains_count,), 0, data.shape[0])
+    v = data[rows]
+    if cfg.method == "pcd":
+        return GibbsState(v, _bernoulli(key_h, jax.nn.sigmoid(_hidden_input(params, v))))
+    betas = jnp.asarray(cfg.ladder, params.W.dtype)
+    v = jnp.broadcast_to(v[:, None, :], (v.shape[0], betas.shape[0], v.shape[1]))
+    keys = jax.random.split(key_h, v.shape[0])
+    return jax.vmap(lambda kk, vv: _pt_init(kk, params, vv, betas))(keys, v)
+
+
+# --------------------------------------------------------------------------
+# Optimiser and the training step
+
+
+def hinton_sgd(learning_rate, *, initial_momentum=0.5, final_momentum=0.9, switch_step=0):
+    """SGD with momentum ``initial_momentum`` for ``switch_step`` updates, then ``final_momentum``.
+
+    Hinton's guide (§9): momentum 0.5 while learning makes large initial
+    progress, 0.9 afterwards (we switch after 5 epochs by default).
+    """
+
+    def momentum(count):
+        return jnp.where(count < switch_step, initial_momentum, final_momentum)
+
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=learning_rate, momentum=momentum)
+
+
+def _optimizer(cfg: TrainConfig, learning_rate, steps_per_epoch: int):
+    if cfg.optimizer is not None:
+        return cfg.optimizer
+    return hinton_sgd(learning_rate, initial_momentum=cfg.initial_momentum,
+                      final_momentum=cfg.final_momentum,
+                      switch_step=cfg.momentum_switch_epoch * steps_per_epoch)
+
+
+def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig, steps_per_epoch: int):
+    params = state.params
+    p_h_data = jax.nn.sigmoid(_hidden_input(params, batch))
+    v_m, p_m, chains, info = _negatives(key, params, batch, p_h_data, state.chains, cfg)
+    ascent = _ascent(params, batch, p_h_data, v_m, p_m)
+    # optax minimises: feed it the NLL gradient, plus the L2 cost on W only.
+    grads = jax.tree_util.tree_map(jnp.negative, ascent)
+    grads = grads._replace(W=grads.W + hp.weight_decay * params.W)
+    opt = _optimizer(cfg, hp.learning_rate, steps_per_epoch)
+    updates, opt_state = opt.update(grads, state.opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics = {"grad_norm": optax.tree.norm(ascent), **info}
+    return TrainState(params, opt_state, chains, state.key, state.step + 1), metrics
+
+
+def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int) -> Callable:
+    """A jitted ``train_step(key, state, batch) -> (state, metrics)`` for these settings."""
+    cfg = _validated_config(cfg)
+    step = functools.partial(_train_step, hp=hp, cfg=cfg, steps_per_epoch=steps_per_epoch)
+    return jax.jit(step)
+
+
+# --------------------------------------------------------------------------
+# Epochs
+
+
+def _step_and_shuffle_keys(key):
+    return jax.random.split(key)
+
+
+def _evaluate(params, monitor, held_out, cfg: TrainConfig):
+    out = {
+        "recon_error": _reconstruction_error(params, monitor),
+        "pseudo_log_likelihood": jnp.mean(_pseudo_log_likelihood(params, monitor)),
+    }
+    if held_out is not None:
+        out["free_energy_gap"] = jnp.mean(_free_energy(params, held_out)) - jnp.mean(_free_energy(params, monitor))
+    if cfg.exact_likelihood:
+        log_z = exact._log_partition(params)
+        out["log_likelihood"] = -jnp.mean(_free_energy(params, monitor)) - log_z
+        if held_out is not None:
+            out["held_out_log_likelihood"] = -jnp.mean(_free_energy(params, held_out)) - log_z
+    return out
+
+
+def _epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int):
+    n_rows, n_visible = data.shape
+    steps_per_epoch = n_rows // cfg.batch_size
+    key_steps, key_shuffle = _step_and_shuffle_keys(state.key)
+
+    def one_epoch(state, _):
+        epoch = state.step // steps_per_epoch
+        perm = jax.random.permutation(jax.random.fold_in(key_shuffle, epoch), n_rows)
+        batches = data[perm[: steps_per_epoch * cfg.batch_size]].reshape(
+            steps_per_epoch, cfg.batch_size, n_visible)
+
+        def body(s, batch):
+            return _train_step(jax.random.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch)
+
+        state, step_metrics = lax.scan(body, state, batches)
+        record = {name: jnp.mean(x, axis=0) for name, x in step_metrics.items()}
+        due = (epoch + 1) % cfg.metrics_every == 0
+        shape = jax.eval_shape(lambda p: _evaluate(p, monitor, held_out, cfg), state.params)
+        evals = lax.cond(
+            due,
+            lambda p: _evaluate(p, monitor, held_out, cfg),
+            lambda p: jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shape),
+            state.params,
+        )
+        record.update(evals)
+        record["epoch"] = epoch + 1
+        return state, record
+
+    return lax.scan(one_epoch, state, None, length=n_epochs)
+
+
+_run_epochs_jit = jax.jit(_epochs, static_argnames=("cfg", "n_epochs"))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _init_state(key, params, data, hp: HyperParams, cfg: TrainConfig) -> TrainState:
+    key_chains, key_train = jax.random.split(key)
+    steps_per_epoch = data.shape[0] // cfg.batch_size
+    opt = _optimizer(cfg, hp.learning_rate, steps_per_epoch)
+    chains = init_chains(key_chains, params, data, cfg)
+    return TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32))
+
+
+# --------------------------------------------------------------------------
+# Public drivers
+
+
+def _validated_config(cfg: TrainConfig) -> TrainConfig:
+    if cfg.method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {cfg.method!r}")
+    _checks.positive_int(cfg.k, "k")
+    _checks.positive_int(cfg.batch_size, "batch_size")
+    if cfg.n_chains is not None:
+        _checks.positive_int(cfg.n_chains, "n_chains")
+    _checks.positive_int(cfg.metrics_every, "metrics_every")
+    _checks.positive_int(cfg.monitor_rows, "monitor_rows")
+    _checks.nonnegative_int(cfg.momentum_switch_epoch, "momentum_switch_epoch")
+    for name in ("initial_momentum", "final_momentum"):
+        m = getattr(cfg, name)
+        if not (0 <= m < 1):
+            raise ValueError(f"{name} must lie in [0, 1), got {m!r}")
+    if cfg.method == "pt":
+        b = np.asarray(cfg.ladder, np.float64)
+        if b.ndim != 1 or b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0) or b[0] != 1:
+            raise ValueError(f"betas must be a 1-D ladder of positive values with betas[0] == 1, got {cfg.betas!r}")
+    if cfg.optimizer is not None and not isinstance(cfg.optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax GradientTransformation, got {type(cfg.optimizer).__name__}")
+    return cfg
+
+
+def _validated_hparams(learning_rate, weight_decay, dtype) -> HyperParams:
+    lr, wd = np.asarray(learning_rate, np.float64), np.asarray(weight_decay, np.float64)
+    if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
+        raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
+    if not np.all(np.isfinite(wd)) or np.any(wd < 0):
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay!r}")
+    return HyperParams(jnp.asarray(lr, dtype), jnp.asarray(wd, dtype))
+
+
+def _prepare(params, data, held_out, cfg, learning_rate, weight_decay, n_epochs):
+    params = _checks.rbm_params(params)
+    _checks.finite_params(params)
+    dtype = params.W.dtype
+    data = _checks.data_matrix(data, params.W.shape[0], "data", dtype)
+    if held_out is not None:
+        held_out = _checks.data_matrix(held_out, params.W.shape[0], "held_out", dtype)
+    cfg = _validated_config(cfg)
+    if cfg.batch_size > data.shape[0]:
+        raise ValueError(f"batch_size ({cfg.batch_size}) must not exceed the number of rows of data ({data.shape[0]})")
+    n_epochs = _checks.nonnegative_int(n_epochs, "n_epochs")
+    if cfg.exact_likelihood and min(params.W.shape) > exact.MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"exact_likelihood needs min(n_visible, n_hidden) <= {exact.MAX_ENUMERATED_UNITS}, got {min(params.W.shape)}")
+    hp = _validated_hparams(learning_rate, weight_decay, dtype)
+    monitor = data[: cfg.monitor_rows]
+    return params, data, held_out, monitor, cfg, hp, n_epochs
+
+
+def _auto_exact(params, exact_likelihood) -> bool:
+    if exact_likelihood == "auto":
+        return min(_checks.rbm_params(params).W.shape) <= 16
+    return bool(exact_likelihood)
+
+
+def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=0.01) -> TrainState:
+    """The initial ``TrainState``: optimizer state, persistent chains (PCD/PT), key, step 0."""
+    key = _checks.key(key)
+    params, data, _, _, cfg, hp, _ = _prepare(params, data, None, cfg, learning_rate, 0.0, 0)
+    return _init_state(key, params, data, hp, cfg)
+
+
+def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=0.01,
+               weight_decay=0.0, held_out=None):
+    """Continues training ``state`` for ``n_epochs`` epochs in one compiled scan.
+
+    Returns:
+      ``(state, history)``: history maps metric names to arrays [n_epochs, ...].
+    """
+    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
+        state.params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
+    return _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n_epochs)
+
+
+def fit(
+    key,
+    params: RBMParams,
+    data,
+    *,
+    method: str = "cd",
+    k: int = 1,
+    n_epochs: int,
+    batch_size: int,
+    learning_rate: float = 0.01,
+    optimizer=None,
+    weight_decay: float = 0.0,
+    n_chains: int | None = None,
+    betas=None,
+    held_out=None,
+    metrics_every: int = 1,
+    exact_likelihood="auto",
+    callback: Callable | None = None,
+    chunk_epochs: int | None = None,
+    return_state: bool = False,
+):
+    """Trains an RBM on ``data`` and returns ``(params, history)``.
+
+    Args:
+      key: PRNG key (initial chains, shuffling, every update's sampling).
+      params: initial ``RBMParams`` (e.g. ``rbm.init_params(key, n_v, n_h, data=data)``).
+      data: [n_rows, n_visible] training data in [0, 1].
+      method: 'cd', 'pcd' or 'pt'.
+      k: Gibbs sweeps (PT steps) per update.
+      n_epochs: passes over the data.
+      batch_size: rows per minibatch.
+      learning_rate: for the default optimizer (ignored when ``optimizer`` is given).
+      optimizer: any optax GradientTransformation; wins over ``learning_rate``. It
+        is part of the compiled program's identity: reuse the same object across
+        calls to reuse the compiled code (a fresh ``optax.sgd(...)`` recompiles).
+      weight_decay: L2 cost on W (added to the NLL gradient as ``weight_decay * W``).
+      n_chains: persistent chains (PCD) or PT systems; default ``batch_size``.
+      betas: PT ladder with betas[0] == 1; default ``gibbs.geometric_ladder(10, 0.1)``.
+      held_out: optional [n_rows', n_visible] data for the free-energy gap and held-out likelihood.
+      metrics_every: evaluate every this many epochs (NaN in between).
+      exact_likelihood: evaluate the exact log-likelihood: True, False, or
+        'auto' (when the smaller layer has at most 16 units).
+      callback: ``callback(epochs_done, state, history_so_far)`` after each chunk
+        (progress bars, checkpoints); it is the only place the host waits.
+      chunk_epochs: epochs per compiled call when ``callback`` is given (default 1).
+      return_state: also return the final ``TrainState``.
+
+    Returns:
+      ``(params, history)`` — or ``(params, history, state)`` — where history
+      maps names ('epoch', 'grad_norm', 'recon_error', 'pseudo_log_likelihood',
+      'log_likelihood', 'free_energy_gap', 'swap_acceptance', ...) to numpy
+      arrays with a leading epoch axis.
+    """
+    key = _checks.key(key)
+    cfg = TrainConfig(
+        method=method, k=k, batch_size=batch_size, n_chains=n_chains,
+        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
+        optimizer=optimizer, metrics_every=metrics_every,
+        exact_likelihood=_auto_exact(params, exact_likelihood),
+    )
+    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
+        params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
+    state = _init_state(key, params, data, hp, cfg)
+    state, history = _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
+    return (state.params, history, state) if return_state else (state.params, history)
+
+
+def _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs):
+    if callback is None:
+        state, history = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n_epochs)
+        return state, jax.tree_util.tree_map(np.asarray, history)
+    chunk = _checks.positive_int(chunk_epochs or 1, "chunk_epochs")
+    parts = []
+    done = 0
+    while done < n_epochs:
+        n = min(chunk, n_epochs - done)
+        state, part = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n)
+        parts.append(part)
+        done += n
+        so_far = {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in part}
+        callback(done, state, so_far)
+    if not parts:
+        state, history = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, 0)
+        return state, jax.tree_util.tree_map(np.asarray, history)
+    return state, {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in parts[0]}
+
+
+def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=0.01,
+           weight_decay=0.0, held_out=None, callback=None, chunk_epochs=None):
+    """Continues a saved run for ``n_epochs`` more epochs (see ``rbm_jax.checkpoint``).
+
+    Bit-identical to an uninterrupted run with the same settings: every
+    update's randomness derives from ``state.key`` and ``state.step``.
+    """
+    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
+        state.params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
+    return _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"))
+def _fit_many(keys, params, data, monitor, held_out, hp, cfg, n_epochs):
+    def one(key, p, h):
+        state = _init_state(key, p, data, h, cfg)
+        return _epochs(state, data, monitor, held_out, h, cfg, n_epochs)
+
+    return jax.vmap(one)(keys, params, hp)
+
+
+def fit_many(
+    keys,
+    params: RBMParams,
+    data,
+    *,
+    method: str = "cd",
+    k: int = 1,
+    n_epochs: int,
+    batch_size: int,
+    learning_rate=0.01,
+    weight_decay=0.0,
+    optimizer=None,
+    n_chains: int | None = None,
+    betas=None,
+    held_out=None,
+    metrics_every: int = 1,
+    exact_likelihood="auto",
+):
+    """Trains many RBMs at once — seeds and/or hyperparameters — as one vmapped program.
+
+    Model ``i`` uses ``keys[i]``, ``params`` row ``i`` (or the shared
+    ``params``), and ``learning_rate[i]`` / ``weight_decay[i]`` (or the shared
+    scalar); it equals ``fit(keys[i], params_i, data, learning_rate=lr_i, ...)``.
+
+    Args:
+      keys: [n_models] PRNG keys (e.g. ``jax.random.split(key, n_models)``).
+      params: ``RBMParams`` shared by all models, or with a leading [n_models] axis.
+      learning_rate, weight_decay: scalars or [n_models] arrays.
+      Others: as in ``fit`` (static, shared by all models).
+
+    Returns:
+      ``(params [n_models, ...], history)`` with history arrays [n_models, n_epochs, ...].
+    """
+    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
+    if keys.ndim < 1 or (jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim != 1):
+        raise ValueError(f"keys must be a 1-D array of keys [n_models], got shape {keys.shape}")
+    if not jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        if keys.ndim != 2 or keys.dtype != jnp.uint32:
+            raise ValueError(f"keys must be typed keys [n_models] or legacy keys [n_models, 2], got {keys.shape} {keys.dtype}")
+    n_models = keys.shape[0]
+    W = jnp.asarray(params[0])
+    batched = W.ndim == 3
+    single = jax.tree_util.tree_map(lambda x: x[0], params) if batched else params
+    cfg = TrainConfig(
+        method=method, k=k, batch_size=batch_size, n_chains=n_chains,
+        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
+        optimizer=optimizer, metrics_every=metrics_every,
+        exact_likelihood=_auto_exact(single, exact_likelihood),
+    )
+    single, data, held_out, monitor, cfg, _, n_epochs = _prepare(
+        single, data, held_out, cfg, 1.0, 0.0, n_epochs)
+    dtype = single.W.dtype
+    if batched:
+        params = RBMParams(*(jnp.asarray(x, dtype) for x in params))
+        if any(x.shape[0] != n_models for x in params):
+            raise ValueError(f"params has a leading axis that differs from n_models = {n_models}")
+    else:
+        params = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_models, *x.shape)), single)
+    lr = np.broadcast_to(np.asarray(learning_rate, np.float64), (n_models,))
+    wd = np.broadcast_to(np.asarray(weight_decay, np.float64), (n_models,))
+    hp = _validated_hparams(lr, wd, dtype)
+    states, history = _fit_many(keys, params, data, monitor, held_out, hp, cfg, n_epochs)
+    return states.params, jax.tree_util.tree_map(np.asarray, history)

@@ -1,0 +1,247 @@
+"""rbm_jax.train: the gradient estimators against exact gradients, the optimiser plumbing,
+vmapped training of many models, and resumable runs."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import random_params
+from rbm_jax import checkpoint, data, exact, rbm, train
+from rbm_jax.gibbs import GibbsState
+from rbm_jax.rbm import RBMParams
+
+TOL = 1e-10
+
+
+def bas3(dtype=np.float64):
+    return data.bars_and_stripes(3, dtype=dtype)  # 14 rows of 9 pixels
+
+
+# ---------------------------------------------------------------- gradients
+
+
+def test_ascent_direction_is_minus_grad_of_free_energy_difference(x64):
+    params = random_params(300, 6, 4)
+    v_data = jax.random.bernoulli(jax.random.key(0), 0.5, (13, 6)).astype(jnp.float64)
+    v_model = jax.random.bernoulli(jax.random.key(1), 0.3, (9, 6)).astype(jnp.float64)
+
+    def surrogate(p):
+        return jnp.mean(rbm.free_energy(p, v_data)) - jnp.mean(rbm.free_energy(p, jax.lax.stop_gradient(v_model)))
+
+    expected = jax.tree.map(jnp.negative, jax.grad(surrogate)(params))
+    chex.assert_trees_all_close(train.ascent_direction(params, v_data, v_model), expected, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 6)])
+def test_exact_gradient_equals_autodiff_of_exact_likelihood(x64, shape):
+    params = random_params(301, *shape)
+    X = jax.random.bernoulli(jax.random.key(2), 0.5, (20, shape[0])).astype(jnp.float64)
+    autodiff = jax.grad(lambda p: exact._log_marginal_v(p, X).mean())(params)
+    chex.assert_trees_all_close(train.exact_gradient(params, X), autodiff, atol=TOL, rtol=0)
+
+
+def test_persistent_estimators_from_exact_samples_are_unbiased(x64):
+    """PCD and PT with chains at equilibrium: the estimate equals the exact gradient within MC error."""
+    params = random_params(302, 6, 4)
+    X = bas3()[:, :6]
+    g_exact = train.exact_gradient(params, X)
+    n = 40_000
+    v0 = exact.sample_exact(jax.random.key(3), params, n)
+    chains = GibbsState(v0, rbm.sample_h_given_v(jax.random.key(4), params, v0))
+    g_pcd, _ = train.gradient_estimate(jax.random.key(5), params, X, chains, method="pcd", k=1)
+    # Each model statistic is a mean of n terms bounded in [0, 1]: 5 / (2 sqrt(n)) bounds 5 s.e.
+    tol = 5 * 0.5 / np.sqrt(n)
+    for name in ("W", "b", "c"):
+        np.testing.assert_array_less(np.abs(getattr(g_pcd, name) - getattr(g_exact, name)), tol)
+    # The same check can fail: a model whose visible biases are off by 0.3 gives a different gradient.
+    wrong = params._replace(b=params.b + 0.3)
+    g_wrong, _ = train.gradient_estimate(jax.random.key(5), wrong, X,
+                                         GibbsState(v0, chains.h), method="pcd", k=3)
+    assert np.max(np.abs(train.exact_gradient(wrong, X).b - g_wrong.b)) < tol  # its own gradient...
+    assert np.max(np.abs(g_exact.b - g_wrong.b)) > 5 * tol  # ...is not params' gradient
+
+
+def test_cd_bias_vanishes_with_k(x64):
+    """CD-k starts at the data: biased for small k, unbiased as k grows (the chain reaches P(v))."""
+    params = random_params(303, 6, 4, scale=1.5)
+    X = np.repeat(bas3()[:, :6], 2000, axis=0)  # 28,000 rows: averages over many chains
+    g_exact = train.exact_gradient(params, X)
+    err = {}
+    for k in (1, 100):
+        g, _ = train.gradient_estimate(jax.random.key(6), params, X, method="cd", k=k)
+        err[k] = float(jnp.max(jnp.abs(g.W - g_exact.W)))
+    tol = 5 * 0.5 / np.sqrt(X.shape[0])
+    assert err[100] < tol < err[1]
+
+
+# ---------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("method", train.METHODS)
+def test_fit_increases_the_exact_likelihood(method):
+    X = bas3(np.float32)
+    # Larger initial weights than the default 0.01: bars-and-stripes is symmetric (every
+    # pixel marginal is 1/2), so tiny weights start at a saddle where learning is slow.
+    p0 = rbm.init_params(jax.random.key(0), 9, 9, data=X, weight_scale=0.5)
+    ll0 = float(exact.log_likelihood(p0, X))  # -6.95; the optimum is -ln 14 = -2.64
+    params, hist = train.fit(jax.random.key(1), p0, X, method=method, n_epochs=300, batch_size=7,
+                             optimizer=optax.sgd(0.2), metrics_every=50,
+                             betas=[1.0, 0.6, 0.3] if method == "pt" else None)
+    ll = float(exact.log_likelihood(params, X))
+    assert ll > ll0 + 2.0, (ll0, ll)  # measured: +2.6 (CD-1), +2.4 (PCD-1), +2.7 (PT)
+    np.testing.assert_allclose(hist["log_likelihood"][-1], ll, rtol=1e-5)
+    assert hist["epoch"].tolist() == list(range(1, 301))
+    # Evaluated every 50 epochs, NaN in between.
+    assert np.isnan(hist["log_likelihood"][:49]).all() and np.isfinite(hist["log_likelihood"][49::50]).all()
+    if method == "pt":
+        assert hist["swap_acceptance"].shape == (300, 2)
+        assert np.all((hist["swap_acceptance"] > 0) & (hist["swap_acceptance"] <= 1))
+
+
+def test_optimizer_wins_over_learning_rate():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    a, _ = train.fit(jax.random.key(1), p0, X, n_epochs=3, batch_size=7, optimizer=optax.sgd(0.1), learning_rate=5.0)
+    b, _ = train.fit(jax.random.key(1), p0, X, n_epochs=3, batch_size=7, optimizer=optax.sgd(0.1))
+    c, _ = train.fit(jax.random.key(1), p0, X, n_epochs=3, batch_size=7, learning_rate=0.1)
+    chex.assert_trees_all_equal(a, b)
+    assert not np.allclose(a.W, c.W)  # the default (momentum) optimizer is something else
+
+
+def test_one_step_by_hand_with_sgd_and_weight_decay(x64):
+    """W ← W + lr (ascent_W − λ W); b, c ← + lr ascent (no decay on biases)."""
+    X = bas3()
+    params = random_params(304, 9, 4)
+    cfg = train.TrainConfig(method="cd", k=2, batch_size=14, optimizer=optax.sgd(0.3))
+    hp = train.HyperParams(jnp.asarray(0.3), jnp.asarray(0.05))
+    state = train.TrainState(params, cfg.optimizer.init(params), None, jax.random.key(0), jnp.zeros((), jnp.int32))
+    step = train.make_train_step(cfg, hp, steps_per_epoch=1)
+    new, metrics = step(jax.random.key(9), state, X)
+    g, _ = train.gradient_estimate(jax.random.key(9), params, X, method="cd", k=2)
+    np.testing.assert_allclose(new.params.W, params.W + 0.3 * (g.W - 0.05 * params.W), atol=TOL)
+    np.testing.assert_allclose(new.params.b, params.b + 0.3 * g.b, atol=TOL)
+    np.testing.assert_allclose(new.params.c, params.c + 0.3 * g.c, atol=TOL)
+    assert int(new.step) == 1
+    np.testing.assert_allclose(metrics["grad_norm"], optax.tree.norm(g), rtol=1e-12)
+
+
+def test_hinton_momentum_schedule():
+    opt = train.hinton_sgd(0.1, initial_momentum=0.5, final_momentum=0.9, switch_step=3)
+    p = {"w": jnp.zeros(2)}
+    s = opt.init(p)
+    seen = []
+    for _ in range(5):
+        _, s = opt.update({"w": jnp.ones(2)}, s, p)
+        seen.append(float(s.hyperparams["momentum"]))
+    np.testing.assert_allclose(seen, [0.5, 0.5, 0.5, 0.9, 0.9], rtol=1e-6)
+
+
+def test_pcd_keeps_one_chain_per_minibatch_row():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    _, _, state = train.fit(jax.random.key(1), p0, X, method="pcd", n_epochs=1, batch_size=7, return_state=True)
+    assert state.chains.v.shape == (7, 9)
+    _, _, state = train.fit(jax.random.key(1), p0, X, method="pt", n_epochs=1, batch_size=7, n_chains=3,
+                            betas=[1.0, 0.5], return_state=True)
+    assert state.chains.v.shape == (3, 2, 9)
+
+
+def test_fit_many_model_i_equals_model_i_alone(x64):
+    X = bas3()
+    keys = jax.random.split(jax.random.key(7), 3)
+    lrs = np.array([0.01, 0.05, 0.1])
+    p0 = jax.vmap(lambda k: rbm.init_params(k, 9, 6, data=X, dtype=jnp.float64))(keys)
+    params, hist = train.fit_many(keys, p0, X, method="pcd", k=2, n_epochs=4, batch_size=7,
+                                  learning_rate=lrs, weight_decay=1e-3, metrics_every=2)
+    assert params.W.shape == (3, 9, 6) and hist["log_likelihood"].shape == (3, 4)
+    for i in range(3):
+        p_i = jax.tree.map(lambda x: x[i], p0)
+        alone, h_alone = train.fit(keys[i], p_i, X, method="pcd", k=2, n_epochs=4, batch_size=7,
+                                   learning_rate=lrs[i], weight_decay=1e-3, metrics_every=2)
+        chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], params), alone, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(hist["log_likelihood"][i], h_alone["log_likelihood"], atol=1e-12)
+    assert not np.allclose(params.W[0], params.W[2])  # the learning rates mattered
+
+
+def test_resumed_run_is_bit_identical(tmp_path):
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
+    cfg = train.TrainConfig(method="pt", k=1, batch_size=7, betas=(1.0, 0.5, 0.25))
+    state0 = train.init_state(jax.random.key(1), p0, X, cfg, learning_rate=0.05)
+    full, hist_full = train.run_epochs(state0, X, 6, cfg, learning_rate=0.05)
+
+    half, hist_a = train.run_epochs(state0, X, 3, cfg, learning_rate=0.05)
+    path = checkpoint.save(tmp_path / "ckpt", half, config={"method": "pt"})
+    restored = checkpoint.restore(path, like=state0, config={"method": "pt"})
+    resumed, hist_b = train.resume(restored, X, 3, cfg, learning_rate=0.05)
+    chex.assert_trees_all_equal(resumed, full)  # params, optax state, PT chains, key, step
+    np.testing.assert_array_equal(np.concatenate([hist_a["grad_norm"], hist_b["grad_norm"]]),
+                                  hist_full["grad_norm"])
+
+
+def test_callback_sees_progress_and_chunks_do_not_change_results():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
+    seen = []
+    a, ha = train.fit(jax.random.key(1), p0, X, method="pcd", n_epochs=5, batch_size=7,
+                      callback=lambda done, state, hist: seen.append((done, int(state.step), len(hist["epoch"]))),
+                      chunk_epochs=2)
+    b, hb = train.fit(jax.random.key(1), p0, X, method="pcd", n_epochs=5, batch_size=7)
+    assert seen == [(2, 4, 2), (4, 8, 4), (5, 10, 5)]
+    chex.assert_trees_all_equal(a, b)
+    np.testing.assert_array_equal(ha["pseudo_log_likelihood"], hb["pseudo_log_likelihood"])
+
+
+def test_held_out_metrics():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
+    params, hist = train.fit(jax.random.key(1), p0, X[:10], n_epochs=2, batch_size=5, held_out=X[10:])
+    gap = float(jnp.mean(rbm.free_energy(params, X[10:])) - jnp.mean(rbm.free_energy(params, X[:10])))
+    np.testing.assert_allclose(hist["free_energy_gap"][-1], gap, rtol=1e-5)
+    np.testing.assert_allclose(hist["held_out_log_likelihood"][-1], exact.log_likelihood(params, X[10:]), rtol=1e-5)
+
+
+def test_no_host_callbacks_inside_training():
+    X = jnp.asarray(bas3(np.float32))
+    p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
+    cfg = train.TrainConfig(method="pcd", batch_size=7, exact_likelihood=True)
+    state = train.init_state(jax.random.key(1), p0, X, cfg)
+    hp = train.HyperParams(jnp.asarray(0.01), jnp.asarray(0.0))
+    text = str(jax.make_jaxpr(lambda s: train._epochs(s, X, X, None, hp, cfg, 3))(state))
+    assert "scan" in text and "callback" not in text
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_arguments_are_named():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 6)
+    key = jax.random.key(1)
+    with pytest.raises(ValueError, match=r"method must be one of \('cd', 'pcd', 'pt'\), got 'gibbs'"):
+        train.fit(key, p0, X, method="gibbs", n_epochs=1, batch_size=7)
+    with pytest.raises(ValueError, match=r"batch_size \(20\) must not exceed the number of rows of data \(14\)"):
+        train.fit(key, p0, X, n_epochs=1, batch_size=20)
+    with pytest.raises(ValueError, match=r"learning_rate must be finite and > 0"):
+        train.fit(key, p0, X, n_epochs=1, batch_size=7, learning_rate=-0.1)
+    with pytest.raises(ValueError, match=r"weight_decay must be finite and >= 0"):
+        train.fit(key, p0, X, n_epochs=1, batch_size=7, weight_decay=float("nan"))
+    with pytest.raises(ValueError, match=r"betas must be a 1-D ladder .* betas\[0\] == 1"):
+        train.fit(key, p0, X, method="pt", n_epochs=1, batch_size=7, betas=[0.5, 0.2])
+    with pytest.raises(ValueError, match=r"data must be a matrix \[n_rows, n_visible\] = \[n_rows, 9\]"):
+        train.fit(key, p0, X[:, :8], n_epochs=1, batch_size=7)
+    with pytest.raises(ValueError, match=r"data must hold values in \[0, 1\]"):
+        train.fit(key, p0, X * 2, n_epochs=1, batch_size=7)
+    with pytest.raises(ValueError, match=r"k must be a positive integer, got 0"):
+        train.fit(key, p0, X, n_epochs=1, batch_size=7, k=0)
+    with pytest.raises(TypeError, match=r"optimizer must be an optax GradientTransformation"):
+        train.fit(key, p0, X, n_epochs=1, batch_size=7, optimizer="adam")
+    with pytest.raises(ValueError, match=r"needs persistent chains"):
+        train.gradient_estimate(key, p0, X, method="pcd")
+    with pytest.raises(ValueError, match=r"params\.W contains NaN"):
+        train.fit(key, p0._replace(W=p0.W.at[0, 0].set(jnp.nan)), X, n_epochs=1, batch_size=7)

@@ -1,0 +1,78 @@
+"""experiments/train_rbm.py: quick runs, its outputs, and a resumed run ending bit-identical."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import train_rbm  # noqa: E402
+from rbm_jax import checkpoint  # noqa: E402
+
+
+def test_bas4_quick_writes_everything(tmp_path):
+    out = tmp_path / "run"
+    assert train_rbm.main(["--config", "bas4", "--quick", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"cd", "pcd", "pt"}
+    assert abs(summary["optimum"] - (-np.log(30))) < 1e-12
+    for method, entry in summary["methods"].items():
+        lines = (out / method / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == 200 and json.loads(lines[-1])["epoch"] == 200
+        # The recorded final likelihood is the exact one of the saved parameters.
+        assert abs(entry["final_log_likelihood"] - entry["final_log_likelihood_exact_check"]) < 1e-4
+        assert (out / method / "checkpoint.npz").exists() and (out / method / "params.npz").exists()
+    for png in ("likelihood.png", "filters.png", "samples.png"):
+        assert (out / png).stat().st_size > 5_000
+
+
+def test_resume_ends_bit_identical(tmp_path, monkeypatch):
+    full, part = tmp_path / "full", tmp_path / "part"
+    args = ["--config", "bas4", "--quick", "--methods", "pcd,pt", "--no-progress"]
+    assert train_rbm.main(args + ["--out", str(full)]) == 0
+
+    real_save = checkpoint.save
+    calls = {"n": 0}
+
+    def save_then_crash(path, tree, **kw):
+        real_save(path, tree, **kw)
+        calls["n"] += 1
+        if pathlib.Path(path).name == "checkpoint.npz" and calls["n"] == 1:
+            raise KeyboardInterrupt("simulated interruption after the first checkpoint")
+
+    monkeypatch.setattr(train_rbm.checkpoint, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_rbm.main(args + ["--out", str(part)])
+    monkeypatch.setattr(train_rbm.checkpoint, "save", real_save)
+    assert not (part / "pcd" / "params.npz").exists()  # it really stopped half way
+    assert train_rbm.main(["--resume", str(part), "--no-progress"]) == 0
+
+    for method in ("pcd", "pt"):
+        a = np.load(full / method / "params.npz")
+        b = np.load(part / method / "params.npz")
+        for name in a.files:
+            if name != "__header__":
+                np.testing.assert_array_equal(a[name], b[name])
+        strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "time_s"}  # noqa: E731
+                           for l in (p / method / "metrics.jsonl").read_text().splitlines()]
+        assert strip(full) == strip(part)
+
+
+def test_cli_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="give --config"):
+        train_rbm.main([])
+    with pytest.raises(SystemExit, match=r"--methods: unknown \['gibbs'\]"):
+        train_rbm.main(["--config", "bas4", "--methods", "gibbs", "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match="not a train_rbm run"):
+        train_rbm.main(["--resume", str(tmp_path)])
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="already holds a run"):
+        train_rbm.main(["--config", "bas4", "--quick", "--out", str(tmp_path / "taken")])
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
