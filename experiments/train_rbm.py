@@ -243,7 +243,8 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     fig, ax = plt.subplots(figsize=(6, 6 * cfg.sample_chains / n_snap + 0.5))
     ax.imshow(tiles(snaps, image_shape, n_snap), cmap="gray_r", vmin=0, vmax=1)
     ax.set_axis_off()
-    ax.set_title(f"{best_method}: {cfg.sample_chains} chains, every {cfg.sample_sweeps // n_snap} sweeps")
+    ax.set_title(f"block Gibbs on the {best_method}-trained model: {cfg.sample_chains} chains (rows), "
+                 f"every {cfg.sample_sweeps // n_snap} sweeps", fontsize=9)
     fig.savefig(out / "samples.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
 

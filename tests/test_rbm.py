@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SMALL_SHAPES, random_params
@@ -117,6 +117,7 @@ def test_batching_broadcasts_like_numpy(x64):
     assert rbm.sample_v_given_h(jax.random.key(2), params, h).shape == (7, 4)
 
 
+@settings(max_examples=10)  # each new shape compiles: keep the suite fast
 @given(
     n_visible=st.integers(1, 6),
     n_hidden=st.integers(1, 6),

@@ -144,11 +144,14 @@ def test_hinton_momentum_schedule():
 def test_pcd_keeps_one_chain_per_minibatch_row():
     X = bas3(np.float32)
     p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
-    _, _, state = train.fit(jax.random.key(1), p0, X, method="pcd", n_epochs=1, batch_size=7, return_state=True)
-    assert state.chains.v.shape == (7, 9)
-    _, _, state = train.fit(jax.random.key(1), p0, X, method="pt", n_epochs=1, batch_size=7, n_chains=3,
-                            betas=[1.0, 0.5], return_state=True)
-    assert state.chains.v.shape == (3, 2, 9)
+    # fit builds its TrainConfig with n_chains=None, which means batch_size chains.
+    state = train.init_state(jax.random.key(1), p0, X, train.TrainConfig(method="pcd", batch_size=7))
+    assert state.chains.v.shape == (7, 9) and state.chains.h.shape == (7, 5)
+    # Persistent chains start at rows of the data.
+    assert all(any(np.array_equal(row, x) for x in X) for row in np.asarray(state.chains.v))
+    state = train.init_state(jax.random.key(1), p0, X, train.TrainConfig(
+        method="pt", batch_size=7, n_chains=3, betas=(1.0, 0.5)))
+    assert state.chains.v.shape == (3, 2, 9) and state.chains.accepted.shape == (3, 1)
 
 
 def test_fit_many_model_i_equals_model_i_alone(x64):

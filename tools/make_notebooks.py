@@ -60,6 +60,113 @@ ax.set_xlabel("sweeps t"); ax.set_ylabel("TV(δ₀Tᵗ, P(v))")
 fig.tight_layout()
 assert tv[-1] < tv[0]"""),
     ],
+    "02_gibbs_and_tempering.ipynb": [
+        ("md", """# Gibbs chains, tempering and diagnostics
+
+A thin mirror of `experiments/gibbs_convergence.py`: many vmapped block-Gibbs chains from v = 0
+converge to the exact P(v) at the rate of the exact p₀Tᵗ; on a bimodal RBM plain Gibbs stays in
+its start mode while parallel tempering finds both, and R-hat on the β = 1 chains says so."""),
+        ("code", """import jax, jax.numpy as jnp, numpy as np
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from rbm_jax import RBMParams, diagnostics, exact, gibbs
+
+jax.config.update("jax_enable_x64", True)  # exact references in float64 (the library never sets this)
+kw, kb, kc = jax.random.split(jax.random.key(0), 3)
+params = RBMParams(2 * jax.random.normal(kw, (6, 4)), 2 * jax.random.normal(kb, (6,)),
+                   2 * jax.random.normal(kc, (4,)))"""),
+        ("code", """n_chains, n_sweeps = 5000, 10
+_, trace = gibbs.sample_chains(jax.random.key(1), params, jnp.zeros((n_chains, 6)), n_sweeps,
+                               transform=gibbs.keep_v)            # [n_sweeps, n_chains, 6]
+T = exact.gibbs_transition_matrix(params)
+p = exact.marginal_v_table(params)
+dist = jnp.zeros_like(p).at[0].set(1.0)
+sampled, exact_tv = [], []
+for t in range(n_sweeps):
+    dist = dist @ T
+    exact_tv.append(float(exact.total_variation(dist, p)))
+    sampled.append(float(exact.total_variation(exact.empirical_distribution(trace[t]), p)))
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.semilogy(range(1, n_sweeps + 1), sampled, "o", label="5,000 chains")
+ax.semilogy(range(1, n_sweeps + 1), exact_tv, "-", label="exact")
+ax.legend(); ax.set_xlabel("sweeps"); ax.set_ylabel("TV to P(v)")
+assert abs(sampled[0] - exact_tv[0]) < 0.05"""),
+        ("md", "## A bimodal RBM: Gibbs against parallel tempering (diagnostics on the β = 1 rung only)"),
+        ("code", """w, n = 6.0, 12
+bimodal = RBMParams(jnp.full((n, 1), w), jnp.full((n,), -w / 2), jnp.array([-w * n / 2]))
+v0 = jnp.zeros((4, n)).at[2:].set(1.0)   # two chains start in each mode
+_, g_fe = gibbs.sample_chains(jax.random.key(2), bimodal, v0, 400, transform=gibbs.keep_free_energy)
+_, pt_fe = gibbs.sample_pt(jax.random.key(3), bimodal, v0, 400, n_temps=8, beta_min=0.05,
+                           transform=gibbs.pt_keep_target_v)
+pt_on = (pt_fe.sum(-1) > n / 2).astype(jnp.float64)           # [draws, chains]: in the all-on half?
+_, g_v = gibbs.sample_chains(jax.random.key(2), bimodal, v0, 400, transform=gibbs.keep_v)
+g_on = (g_v.sum(-1) > n / 2).astype(jnp.float64)
+print("R-hat, Gibbs:", float(diagnostics.rhat(g_on)), " PT:", float(diagnostics.rhat(pt_on)))
+print("mass of the all-on half, Gibbs:", float(g_on.mean()), " PT:", float(pt_on.mean()))
+assert float(diagnostics.rhat(g_on)) > 1.5 and float(diagnostics.rhat(pt_on)) < 1.1"""),
+    ],
+    "03_backprop_by_hand.ipynb": [
+        ("md", """# The notes' MLP, backpropagated by hand
+
+A thin mirror of `experiments/grad_check.py`: the notes' network and numbers, its six chain-rule
+factors, the manual gradient against `jax.grad`, and a `gradcheck` report catching a wrong one."""),
+        ("code", """import jax, jax.numpy as jnp
+from rbm_jax import gradcheck, mlp
+
+jax.config.update("jax_enable_x64", True)
+params, x, t = mlp.seed_example()
+fwd = mlp.forward(params, x)
+print("h1", fwd.h1, "a1", fwd.a1, "h2", fwd.h2, "y", fwd.y)
+factors = mlp.chain_factors(params, x, t)
+for name, value in factors._asdict().items():
+    print(f"{name:>8}:", value.tolist())
+dW1 = mlp.manual_grads(params, x, t).W1
+print("dJ/dW1 =", dW1.tolist(), " (the notes: [[-1/8, -1/16], [0, 0]])")
+assert jnp.allclose(dW1, jnp.array([[-1 / 8, -1 / 16], [0, 0]]), atol=0)
+assert jnp.allclose(mlp.chain_rule_dJ_dW1(factors), dW1, atol=1e-15)"""),
+        ("md", "## gradcheck: the manual gradient against autodiff and finite differences"),
+        ("code", """report = gradcheck.compare_grads(mlp.manual_grads, mlp.loss, params, x, t, fd=True)
+print(report)
+assert report.ok
+
+def forgot_sigmoid_prime(p, x, t):   # a classic mistake: the factor (3) left out
+    g = mlp.manual_grads(p, x, t)
+    return jax.tree.map(lambda a: a / 0.25, g)
+
+bad = gradcheck.compare_grads(forgot_sigmoid_prime, mlp.loss, params, x, t)
+print(bad)
+assert not bad.ok"""),
+    ],
+    "04_training_and_likelihood.ipynb": [
+        ("md", """# Training an RBM and measuring its likelihood honestly
+
+A thin mirror of `experiments/train_rbm.py` at toy size: bars-and-stripes 3×3, CD-1 against
+parallel tempering, the exact log-likelihood per epoch, and AIS checked against the exact log Z."""),
+        ("code", """import jax, jax.numpy as jnp, numpy as np, optax
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from rbm_jax import ais, data, exact, rbm, train
+
+X = data.bars_and_stripes(3)              # 14 distinct 3×3 patterns; optimum -ln 14
+p0 = rbm.init_params(jax.random.key(0), 9, 9, data=X, weight_scale=0.5)
+fig, ax = plt.subplots(figsize=(5, 3))
+final = {}
+for method in ("cd", "pt"):
+    params, hist = train.fit(jax.random.key(1), p0, X, method=method, n_epochs=300, batch_size=7,
+                             optimizer=optax.sgd(0.2), metrics_every=20, betas=[1.0, 0.6, 0.3])
+    ok = ~np.isnan(hist["log_likelihood"])
+    ax.plot(hist["epoch"][ok], hist["log_likelihood"][ok], label=method)
+    final[method] = params
+ax.axhline(data.bars_and_stripes_optimal_log_likelihood(3), ls="--", color="k", label="optimum")
+ax.legend(); ax.set_xlabel("epoch"); ax.set_ylabel("exact log-likelihood")"""),
+        ("code", """params = final["pt"]
+est = ais.log_partition(jax.random.key(2), params, n_betas=3000, data=X)
+log_z = float(exact.log_partition(params))
+print(f"AIS log Z = {float(est.log_z):.4f} ± {float(est.stderr):.4f}, exact {log_z:.4f}")
+assert abs(float(est.log_z) - log_z) < max(3 * float(est.stderr), 0.05)"""),
+    ],
 }
 
 
