@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # parallel tempering on bars-and-stripes 4×4 with the exact likelihood (about a minute).
 demo: $(STAMP)
 	$(BIN)/python experiments/notes_walkthrough.py
-	$(BIN)/python experiments/train_rbm.py --config bas4 --epochs 5000
+	$(BIN)/python experiments/train_rbm.py --config bas4 --epochs 10000
 
 # Every recorded result in the README, in full (tens of minutes on two CPU cores).
 reproduce: $(STAMP)

@@ -18,7 +18,8 @@ E[log Ẑ_B] ≤ log Z_B: forward AIS tends to underestimate.
 
 Reverse AIS runs the same chain backwards from samples of B; for the
 estimate log Z_A − log mean(w_rev) Jensen works the other way, so with EXACT
-samples of B (small models: ``exact.sample_exact``) it overestimates in
+samples of B (``exact.sample_exact``: any model with an enumerable smaller
+layer) it overestimates in
 expectation — together the two bracket log Z. Started from data instead of
 model samples it is only a heuristic check (labelled ``heuristic=True``).
 
@@ -255,7 +256,7 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
       key: PRNG key.
       params: ``RBMParams``.
       start: 'exact' — ``n_runs`` exact samples of P(v) (``exact.sample_exact``:
-        small models only); the estimate is then an upper bound on log Z in
+        models whose smaller layer can be enumerated); the estimate is then an upper bound on log Z in
         expectation. Or an array [n_runs', n_visible] of starting states (e.g.
         training data): then the result is only a heuristic check and is
         labelled ``heuristic=True``.

@@ -33,6 +33,7 @@ from jax import lax
 from rbm_jax import _checks
 from rbm_jax.rbm import (
     RBMParams,
+    _bernoulli,
     _free_energy,
     _hidden_free_energy,
     _hidden_input,
@@ -243,18 +244,29 @@ def _model_moments(params: RBMParams) -> Moments:
     return Moments(*acc)
 
 
+def _inverse_cdf_indices(key, log_p: jax.Array, n: int) -> jax.Array:
+    """n draws of table indices with probabilities exp(log_p), by inverse CDF.
+
+    Memory O(len(log_p) + n), unlike Gumbel-max which needs an [n, len] noise array.
+    """
+    cdf = jnp.cumsum(jnp.exp(log_p))
+    u = jax.random.uniform(key, (n,), log_p.dtype) * cdf[-1]
+    idx = jnp.searchsorted(cdf, u, side="right")
+    return jnp.minimum(idx, log_p.shape[0] - 1).astype(jnp.int32)
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def _sample_exact(key, params: RBMParams, n: int) -> jax.Array:
-    n_visible = params.W.shape[0]
+    n_visible, n_hidden = params.W.shape
     dtype = params.W.dtype
-    log_p = _log_marginal_v_table(params)
-    # Inverse-CDF draw: memory O(2**n_visible + n), unlike Gumbel-max which
-    # would need an [n, 2**n_visible] noise array.
-    cdf = jnp.cumsum(jnp.exp(log_p))
-    u = jax.random.uniform(key, (n,), dtype) * cdf[-1]
-    idx = jnp.searchsorted(cdf, u, side="right")
-    idx = jnp.minimum(idx, 2**n_visible - 1).astype(jnp.int32)
-    return _bits(idx, n_visible, dtype)
+    if n_visible <= n_hidden:
+        return _bits(_inverse_cdf_indices(key, _log_marginal_v_table(params), n), n_visible, dtype)
+    # Fewer hidden units: draw h from its exact marginal P(h) ∝ exp(−F_h(h)), then
+    # v ~ P(v | h); the pair is an exact draw of P(v, h), so v is one of P(v).
+    key_h, key_v = jax.random.split(key)
+    neg_f = _map_configs(lambda h: -_hidden_free_energy(params, h), n_hidden, n_visible, dtype)
+    h = _bits(_inverse_cdf_indices(key_h, neg_f - jax.nn.logsumexp(neg_f), n), n_hidden, dtype)
+    return _bernoulli(key_v, jax.nn.sigmoid(_visible_input(params, h)))
 
 
 # --------------------------------------------------------------------------
@@ -377,22 +389,26 @@ def gibbs_transition_matrix(params: RBMParams) -> jax.Array:
 
 
 def sample_exact(key, params: RBMParams, n: int) -> jax.Array:
-    """Draws ``n`` independent exact samples of P(v) from the enumerated table.
+    """Draws ``n`` independent exact samples of P(v), enumerating the smaller layer.
 
-    Inverse-CDF sampling over the 2**n_visible probabilities (memory
-    O(2**n_visible + n)). For reference checks of samplers use float64: in
-    float32 the cumulative table carries round-off of order 2**n_visible × 1e-7.
+    With n_visible <= n_hidden: inverse-CDF sampling from the table of all
+    2**n_visible probabilities P(v). Otherwise: h from the table of P(h) (2**n_hidden
+    entries), then v ~ P(v | h) — an exact draw of the joint, so of P(v) too;
+    this makes exact samples available for models with many visible units and
+    few hidden ones (e.g. 784 × 20). Memory O(2**min(n_v, n_h) + n). For reference
+    checks use float64: in float32 the cumulative table carries round-off of
+    order 2**min(n_v, n_h) × 1e-7.
 
     Args:
       key: a PRNG key (typed or legacy).
-      params: ``RBMParams`` with at most ``MAX_ENUMERATED_UNITS`` visible units.
+      params: ``RBMParams`` whose smaller layer has at most ``MAX_ENUMERATED_UNITS`` units.
       n: number of samples.
 
     Returns:
       [n, n_visible] samples, 0./1. in the params' dtype.
     """
     key = _checks.key(key)
-    params = _checked(params, layer="visible")
+    params = _checked(params)
     n = _checks.positive_int(n, "n")
     return _sample_exact(key, params, n)
 

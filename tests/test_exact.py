@@ -115,11 +115,12 @@ def test_transition_matrix_spectral_gap(x64, shape, scale):
     assert 0.5 * np.abs(dist - p).sum() <= np.sqrt(1 / p[0]) * lam2**t + 1e-12
 
 
-def test_sample_exact_matches_the_table(x64):
-    params = random_params(17, 4, 3)
+@pytest.mark.parametrize("shape", [(4, 3), (3, 5), (6, 2)])  # via P(h) then P(v|h), or the P(v) table
+def test_sample_exact_matches_the_table(x64, shape):
+    params = random_params(17, *shape)
     n = 50_000
     s = exact.sample_exact(jax.random.key(0), params, n)
-    assert s.shape == (n, 4) and s.dtype == jnp.float64
+    assert s.shape == (n, shape[0]) and s.dtype == jnp.float64
     assert set(np.unique(np.asarray(s)).tolist()) <= {0.0, 1.0}
     p = np.asarray(exact.marginal_v_table(params))
     q = np.asarray(exact.empirical_distribution(s))
@@ -235,7 +236,7 @@ def test_too_large_to_enumerate_says_so_with_the_size():
         exact.log_partition(big)
     with pytest.raises(ValueError, match=r"n_visible = 30 is too large to enumerate"):
         exact.marginal_v_table(big)
-    with pytest.raises(ValueError, match=r"n_visible = 30 is too large"):
+    with pytest.raises(ValueError, match=r"min\(n_visible, n_hidden\) = min\(30, 25\) = 25 is too large"):
         exact.sample_exact(jax.random.key(0), big, 10)
     medium = RBMParams(jnp.zeros((13, 4)), jnp.zeros(13), jnp.zeros(4))
     with pytest.raises(ValueError, match=r"capped at 12 visible and 16 hidden units.*n_visible=13, n_hidden=4"):
