@@ -178,8 +178,8 @@ def draw_model(key, rng, sizes, activations, loss, batch, margin, max_tries: int
 
 def sweep(cfg: Config) -> dict:
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-    print(f"\n2. Random MLPs through gradcheck: manual backward pass vs jax.grad and central "
-          f"finite differences (float64)")
+    print("\n2. Random MLPs through gradcheck: manual backward pass vs jax.grad and central "
+          "finite differences (float64)")
     rows, models = [], []
     for a, (sizes, activations, loss) in enumerate(cfg.architectures):
         kw = dict(activations=activations, loss=loss)

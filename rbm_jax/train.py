@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -56,7 +55,6 @@ from jax import lax
 from rbm_jax import _checks, exact
 from rbm_jax.gibbs import (
     GibbsState,
-    PTState,
     _pt_init,
     _pt_kernel,
     _PTArgs,
@@ -80,9 +78,11 @@ __all__ = [
     "exact_gradient",
     "gradient_estimate",
     "hinton_sgd",
+    "init_chains",
     "init_state",
     "make_train_step",
     "run_epochs",
+    "resume",
     "fit",
     "fit_many",
 ]
@@ -448,10 +448,16 @@ def _prepare(params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
     return params, data, held_out, monitor, cfg, hp, n_epochs
 
 
-def _auto_exact(params, exact_likelihood) -> bool:
-    if exact_likelihood == "auto":
-        return min(_checks.rbm_params(params).W.shape) <= 16
-    return bool(exact_likelihood)
+def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
+                exact_likelihood) -> TrainConfig:
+    """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments."""
+    if exact_likelihood == "auto":  # cheap enough to evaluate every few epochs
+        exact_likelihood = min(_checks.rbm_params(params).W.shape) <= 16
+    return TrainConfig(
+        method=method, k=k, batch_size=batch_size, n_chains=n_chains,
+        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
+        optimizer=optimizer, metrics_every=metrics_every, exact_likelihood=bool(exact_likelihood),
+    )
 
 
 def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=0.01) -> TrainState:
@@ -527,12 +533,8 @@ def fit(
       arrays with a leading epoch axis.
     """
     key = _checks.key(key)
-    cfg = TrainConfig(
-        method=method, k=k, batch_size=batch_size, n_chains=n_chains,
-        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
-        optimizer=optimizer, metrics_every=metrics_every,
-        exact_likelihood=_auto_exact(params, exact_likelihood),
-    )
+    cfg = _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
+                      exact_likelihood)
     params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
         params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
     state = _init_state(key, params, data, hp, cfg)
@@ -624,12 +626,8 @@ def fit_many(
     W = jnp.asarray(params[0])
     batched = W.ndim == 3
     single = jax.tree_util.tree_map(lambda x: x[0], params) if batched else params
-    cfg = TrainConfig(
-        method=method, k=k, batch_size=batch_size, n_chains=n_chains,
-        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
-        optimizer=optimizer, metrics_every=metrics_every,
-        exact_likelihood=_auto_exact(single, exact_likelihood),
-    )
+    cfg = _fit_config(single, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
+                      exact_likelihood)
     single, data, held_out, monitor, cfg, _, n_epochs = _prepare(
         single, data, held_out, cfg, 1.0, 0.0, n_epochs)
     dtype = single.W.dtype

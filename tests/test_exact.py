@@ -12,7 +12,7 @@ import pytest
 from conftest import SMALL_SHAPES, random_params
 from rbm_jax import exact, rbm
 from rbm_jax.rbm import RBMParams
-from test_rbm import TOL, enumerate_np, joint_table
+from test_rbm import TOL, joint_table
 
 
 def test_enumeration_order_is_itertools_product():

@@ -13,7 +13,6 @@ import pytest
 from conftest import random_params
 from rbm_jax import checkpoint, data, exact, rbm, train
 from rbm_jax.gibbs import GibbsState
-from rbm_jax.rbm import RBMParams
 
 TOL = 1e-10
 
