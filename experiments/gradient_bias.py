@@ -167,7 +167,7 @@ def estimate_path(key, params, batch, starts, *, n_replicates: int, keep: tuple,
     n = starts.shape[0] // n_replicates
     counts = (n,) if counts is None else counts
     n_params = params.W.size + params.b.size + params.c.size
-    dtype = params.W.dtype
+    dtype = params.dtype
     key_init, key_run = jax.random.split(key)
     if method == "pt":
         ladder = jnp.asarray(betas, dtype)

@@ -124,7 +124,7 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
     tcfg = train_config(cfg, method)
     key_init, key_train = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), cfg.methods.index(method)))
     p0 = rbm.init_params(key_init, X.shape[1], cfg.n_hidden, data=X, weight_scale=cfg.weight_scale)
-    state = train.init_state(key_train, p0, X, tcfg, learning_rate=cfg.learning_rate)
+    state = train.init_state(key_train, p0, X, tcfg)  # the rate lives in tcfg.optimizer
     ckpt, jsonl = folder / "checkpoint.npz", folder / "metrics.jsonl"
     stamp = {"config": dataclasses.asdict(cfg), "method": method}
     done_epochs, seconds = 0, 0.0
@@ -173,7 +173,7 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
         last = ll[~np.isnan(ll)]
         progress.update(epoch, **({"ll": float(last[-1])} if last.size else {}))
 
-    state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg, learning_rate=cfg.learning_rate,
+    state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg,
                             weight_decay=cfg.weight_decay, held_out=held_out, callback=callback,
                             chunk_epochs=chunk)
     progress.close()
@@ -210,8 +210,7 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for method, (_, hist, _) in results.items():
         ok = ~np.isnan(hist[metric])
-        label = f"CD-{cfg.k}" if method == "cd" else f"{method.upper()}-{cfg.k}" if method == "pcd" else (
-            f"PT ({cfg.pt_rungs} rungs)")
+        label = train_config(cfg, method).estimator.label
         axes[0].plot(hist["epoch"][ok], hist[metric][ok], label=label)
         axes[1].plot(hist["time_s"][ok], hist[metric][ok], label=label)
     for ax, xlabel in zip(axes, ("epoch", "wall time (s, this machine, compilation included)")):
@@ -235,10 +234,10 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     plt.close(fig)
 
     n_snap = 10
-    v0 = jax.random.bernoulli(jax.random.key(cfg.seed + 1), 0.5, (cfg.sample_chains, params.W.shape[0]))
-    _, trace = gibbs.sample_chains(jax.random.key(cfg.seed + 2), params, v0.astype(params.W.dtype),
+    v0 = jax.random.bernoulli(jax.random.key(cfg.seed + 1), 0.5, (cfg.sample_chains, params.n_visible))
+    _, trace = gibbs.sample_chains(jax.random.key(cfg.seed + 2), params, v0.astype(params.dtype),
                                    cfg.sample_sweeps, thin=max(1, cfg.sample_sweeps // n_snap), transform=keep_v)
-    snaps = np.asarray(trace)[:n_snap].transpose(1, 0, 2).reshape(-1, params.W.shape[0])
+    snaps = np.asarray(trace)[:n_snap].transpose(1, 0, 2).reshape(-1, params.n_visible)
     fig, ax = plt.subplots(figsize=(6, 6 * cfg.sample_chains / n_snap + 0.5))
     ax.imshow(tiles(snaps, image_shape, n_snap), cmap="gray_r", vmin=0, vmax=1)
     ax.set_axis_off()

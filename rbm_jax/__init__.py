@@ -13,6 +13,7 @@ from rbm_jax import (
     data,
     diagnostics,
     driver,
+    estimators,
     exact,
     gibbs,
     gradcheck,
@@ -22,11 +23,12 @@ from rbm_jax import (
     rbm,
     sklearn_interop,
     train,
+    types,
 )
-from rbm_jax.rbm import RBMParams
+from rbm_jax.types import RBMParams
 
 __all__ = [
-    "RBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "exact", "gibbs",
-    "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sklearn_interop", "train",
+    "RBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "estimators", "exact",
+    "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sklearn_interop", "train", "types",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rbm_jax.types import RBMParams
+
 
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds values (not a tracer under a transformation)."""
@@ -90,20 +92,29 @@ def key(k: Any, name: str = "key") -> Any:
 
 
 def rbm_params(params: Any, name: str = "params"):
-    """Checks an ``RBMParams``-like triple and returns it with array leaves.
+    """Checks RBM parameters by their params type's rule; returns them with array leaves.
 
-    Expected: ``W`` [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden],
-    all of one floating dtype.
+    A plain triple ``(W, b, c)`` is taken as binary ``RBMParams``. Each params
+    type has one rule in ``PARAMS_RULES`` (shapes, dtypes), so a new family adds
+    one entry there.
     """
-    from rbm_jax.rbm import RBMParams  # local: rbm imports this module
+    if type(params) not in PARAMS_RULES:
+        if isinstance(params, tuple) and hasattr(params, "_fields"):
+            raise TypeError(f"{name} must be an RBM params type ({', '.join(t.__name__ for t in PARAMS_RULES)}), "
+                            f"got {type(params).__name__}")
+        try:
+            W, b, c = params
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must be RBMParams(W, b, c), got {type(params).__name__}"
+            ) from None
+        params = RBMParams(W, b, c)
+    return PARAMS_RULES[type(params)](params, name)
 
-    try:
-        W, b, c = params
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be RBMParams(W, b, c), got {type(params).__name__}"
-        ) from None
-    W, b, c = (jnp.asarray(x) for x in (W, b, c))
+
+def _binary_rule(params: RBMParams, name: str) -> RBMParams:
+    """``W`` [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden], one floating dtype."""
+    W, b, c = (jnp.asarray(x) for x in params)
     for leaf, leaf_name in ((W, "W"), (b, "b"), (c, "c")):
         if not jnp.issubdtype(leaf.dtype, jnp.floating):
             raise TypeError(
@@ -127,9 +138,13 @@ def rbm_params(params: Any, name: str = "params"):
     return RBMParams(W, b, c)
 
 
+#: The validation rule of each params type: ``rule(params, name) -> params``.
+PARAMS_RULES = {RBMParams: _binary_rule}
+
+
 def finite_params(params, name: str = "params") -> None:
     """Raises if a concrete parameter array holds NaN or inf."""
-    for leaf, leaf_name in zip(params, ("W", "b", "c")):
+    for leaf_name, leaf in zip(params._fields, params):
         if is_concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"{name}.{leaf_name} contains NaN or inf")
 
@@ -202,3 +217,100 @@ def unit_values(x: jax.Array, name: str, *, binary: bool = False) -> None:
             f"{name} must hold {what}; {int(bad.sum())} entries do not, "
             f"first {host[where]!r} at index {where}"
         )
+
+
+# --------------------------------------------------------------------------
+# Numeric arrays and traces (rbm_jax.diagnostics, rbm_jax.montecarlo)
+
+#: Fewest draws per chain accepted by the split-chain statistics (ESS, τ, R-hat):
+#: each half-chain then has at least 2 draws, enough for a sample variance.
+MIN_DRAWS = 4
+
+
+def float_array(x: Any, name: str) -> jax.Array:
+    """``x`` as a floating array: bool/int become the default float, floats keep theirs.
+
+    Host (numpy) input is converted on the host, so no device op is dispatched here.
+    """
+    if not isinstance(x, jax.Array):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from None
+    dtype = x.dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        if not (dtype == np.bool_ or jnp.issubdtype(dtype, jnp.integer)):
+            raise TypeError(f"{name} must be real-valued (float, int or bool), got dtype {dtype}")
+        x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+    elif np.dtype(dtype).itemsize < 4:
+        x = x.astype(np.float32)  # half precision: computed in float32 (XLA's FFT needs it)
+    return jnp.asarray(x)
+
+
+def check_finite(x: jax.Array, name: str, *, allow_neg_inf: bool = False) -> None:
+    """When concrete: raises on NaN or inf (``-inf`` allowed when asked), naming ``x``."""
+    if not is_concrete(x):
+        return
+    host = np.asarray(x)
+    bad = np.isnan(host) | (host == np.inf)
+    if not allow_neg_inf:
+        bad |= host == -np.inf
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        what = "NaN or +inf" if allow_neg_inf else "NaN or inf"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} {what} value(s), first {float(host[where])} "
+            f"at index {where}"
+        )
+
+
+def axis_index(value: Any, ndim: int, name: str) -> int:
+    """``value`` as an axis in ``[0, ndim)`` (negative counts from the end), or raises."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer axis, got the bool {value!r}")
+    try:
+        axis = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer axis, got {value!r}") from None
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={axis} is out of range for an array with {ndim} axes")
+    return axis % ndim
+
+
+def draws_chains(
+    x: Any, draw_axis: Any, chain_axis: Any, *, name: str = "x", min_draws: int = MIN_DRAWS
+) -> tuple[jax.Array, tuple[int, int | None]]:
+    """Checks ``x``; returns it with its normalised ``(draw_axis, chain_axis)``.
+
+    The jitted cores move the axes to the canonical ``[n_draws, n_chains, *event]``
+    themselves (``rbm_jax._src.mcmc_stats.canonical``), so nothing is dispatched
+    eagerly here.
+    """
+    arr = float_array(x, name)
+    if chain_axis is None:
+        if arr.ndim < 1:
+            raise ValueError(f"{name} must be [n_draws, *event] (chain_axis=None), got a scalar")
+        d = axis_index(draw_axis, arr.ndim, "draw_axis")
+        c = None
+        n_draws, n_chains = arr.shape[d], 1
+    else:
+        if arr.ndim < 2:
+            raise ValueError(
+                f"{name} must be [n_draws, n_chains, *event] (time-major, as a Gibbs trace), "
+                f"got shape {arr.shape}; pass chain_axis=None for a single chain"
+            )
+        d = axis_index(draw_axis, arr.ndim, "draw_axis")
+        c = axis_index(chain_axis, arr.ndim, "chain_axis")
+        if d == c:
+            raise ValueError(f"draw_axis and chain_axis must differ, both are axis {d}")
+        n_draws, n_chains = arr.shape[d], arr.shape[c]
+    if n_chains < 1:
+        raise ValueError(f"{name} has no chains (chain axis of length 0), shape {arr.shape}")
+    if n_draws < min_draws:
+        raise ValueError(
+            f"{name} has {n_draws} draw(s) along draw_axis (axis {d} of shape {arr.shape}); "
+            f"split-chain diagnostics need at least {min_draws} draws "
+            f"(each half-chain needs >= 2)"
+        )
+    check_finite(arr, name)
+    return arr, (d, c)

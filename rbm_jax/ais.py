@@ -41,17 +41,19 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from rbm_jax import _checks, exact
-from rbm_jax.montecarlo import _log_mean_exp_core
-from rbm_jax.rbm import RBMParams, _bernoulli, _hidden_input
+from rbm_jax._src import driver, model
+from rbm_jax._src.sweep import Reference, SweepSettings, build_sweep
+from rbm_jax._src.mcmc_stats import log_mean_exp_core
+from rbm_jax.types import GibbsState, RBMParams
 
 __all__ = [
     "AISResult",
@@ -127,74 +129,60 @@ def base_rate_biases(data, *, smoothing: float = 1.0, dtype=jnp.float32) -> jax.
 
 
 # --------------------------------------------------------------------------
-# Cores
+# The annealing kernel: one weight update and one sweep of the library's kernel.
 
 
-def _log_f(params: RBMParams, b_base: jax.Array, beta, v: jax.Array) -> jax.Array:
-    """log f_β(v), the unnormalised annealed marginal of v."""
-    a = _hidden_input(params, v)
-    return (1 - beta) * (v @ b_base) + beta * (v @ params.b) + jnp.sum(jax.nn.softplus(beta * a), axis=-1)
+class _AISSettings(NamedTuple):
+    betas: jax.Array  # [K] the schedule, in the direction of travel
+    reference: Reference  # natural parameters of the base model's independent units
 
 
-def _transition(key, params: RBMParams, b_base, beta, v):
-    """One block-Gibbs sweep v → h → v leaving p_β invariant."""
-    key_h, key_v = jax.random.split(key)
-    h = _bernoulli(key_h, jax.nn.sigmoid(beta * _hidden_input(params, v)))
-    logits = (1 - beta) * b_base + beta * (params.b + h @ params.W.T)
-    return _bernoulli(key_v, jax.nn.sigmoid(logits))
+class _AISState(NamedTuple):
+    v: jax.Array  # [n_visible] the current visible configuration
+    h: jax.Array  # [n_hidden] a draw from P_{β_k}(h | v), ready for transition T_k
+    log_w: jax.Array  # [] accumulated log importance weight
+    k: jax.Array  # [] int32, the index of the next distribution, 1 ≤ k ≤ K − 1
 
 
-def _log_z_base(params: RBMParams, b_base) -> jax.Array:
-    return jnp.sum(jax.nn.softplus(b_base)) + params.W.shape[1] * jnp.log(jnp.asarray(2.0, b_base.dtype))
+_PATH_SWEEP = build_sweep(reference=True)
 
 
-@jax.jit
-def _forward_run(key, params, b_base, betas):
-    key_init, key_run = jax.random.split(key)
-    v = _bernoulli(key_init, jax.nn.sigmoid(b_base))
+@dataclasses.dataclass(frozen=True)
+class _AISKernel:
+    """Step k: log w += log f_k(v) − log f_{k−1}(v), then T_k (one sweep on the path at β_k).
 
-    def body(carry, xs):
-        v, log_w = carry
-        k, beta_prev, beta = xs
-        log_w = log_w + _log_f(params, b_base, beta, v) - _log_f(params, b_base, beta_prev, v)
-        return (_transition(k, params, b_base, beta, v), log_w), None
+    T_k is h ~ P_k(h | v), v' ~ P_k(v | h): ``state.h`` was already drawn at
+    β_k by the previous sweep's hidden half-step, so this sweep draws v' at β_k
+    and then h' at β_{k+1}, ready for the next step. Each T_k leaves p_k(v)
+    invariant, as AIS needs.
+    """
 
-    keys = jax.random.split(key_run, betas.shape[0] - 1)
-    (_, log_w), _ = lax.scan(body, (v, jnp.zeros((), params.W.dtype)), (keys, betas[:-1], betas[1:]))
-    return log_w
+    def __call__(self, key, params, settings: _AISSettings, state: _AISState):
+        betas, ref, k = settings.betas, settings.reference, state.k
+        beta_prev, beta, beta_next = betas[k - 1], betas[k], betas[jnp.minimum(k + 1, betas.shape[0] - 1)]
+        log_w = state.log_w + (model.path_free_energy(params, ref, beta_prev, state.v)
+                               - model.path_free_energy(params, ref, beta, state.v))
+        g, _ = _PATH_SWEEP(key, params, SweepSettings(beta, beta_next, reference=ref), GibbsState(state.v, state.h))
+        return _AISState(g.v, g.h, log_w, k + 1), ()
 
-
-@jax.jit
-def _reverse_run(key, params, b_base, betas, v):
-    # From v ~ p_K: for k = K..1 add log f_{k−1}(v) − log f_k(v), then move by T_{k−1}.
-    def body(carry, xs):
-        v, log_w = carry
-        k, beta_hi, beta_lo = xs
-        log_w = log_w + _log_f(params, b_base, beta_lo, v) - _log_f(params, b_base, beta_hi, v)
-        return (_transition(k, params, b_base, beta_lo, v), log_w), None
-
-    rev = betas[::-1]
-    keys = jax.random.split(key, betas.shape[0] - 1)
-    (_, log_w), _ = lax.scan(body, (v, jnp.zeros((), params.W.dtype)), (keys, rev[:-1], rev[1:]))
-    return log_w
+    def init(self, key, params, settings: _AISSettings, v) -> _AISState:
+        beta = settings.betas[1]
+        g = _PATH_SWEEP.init(key, params, SweepSettings(beta, beta, reference=settings.reference), v)
+        return _AISState(v, g.h, jnp.zeros((), params.dtype), jnp.ones((), jnp.int32))
 
 
-@functools.partial(jax.jit, static_argnames="n_runs")
-def _forward(key, params, b_base, betas, n_runs):
-    log_w = jax.vmap(_forward_run, in_axes=(0, None, None, None))(
-        jax.random.split(key, n_runs), params, b_base, betas)
-    log_z_base = _log_z_base(params, b_base)
-    est = _log_mean_exp_core(log_w)
-    return log_z_base + est.mean, est.stderr, log_w, log_z_base, est.ess
+_AIS = _AISKernel()
 
 
-@jax.jit
-def _reverse(key, params, b_base, betas, v0):
-    log_w = jax.vmap(_reverse_run, in_axes=(0, None, None, None, 0))(
-        jax.random.split(key, v0.shape[0]), params, b_base, betas, v0)
-    log_z_base = _log_z_base(params, b_base)
-    est = _log_mean_exp_core(log_w)
-    return log_z_base - est.mean, est.stderr, log_w, log_z_base, est.ess
+@functools.partial(jax.jit, static_argnames="reverse")
+def _anneal(key, params, b_base, betas, v0, reverse):
+    """Runs one annealing run per row of ``v0`` along ``betas``; returns the AISResult fields."""
+    ref = Reference(b_base, jnp.zeros((params.n_hidden,), params.dtype))
+    final, _, _ = driver.run_many(key, _AIS, params, _AISSettings(betas, ref), v0, betas.shape[0] - 1)
+    log_z_base = model.reference_log_partition(params, ref)
+    est = log_mean_exp_core(final.log_w)
+    log_z = log_z_base - est.mean if reverse else log_z_base + est.mean
+    return log_z, est.stderr, final.log_w, log_z_base, est.ess
 
 
 # --------------------------------------------------------------------------
@@ -204,7 +192,7 @@ def _reverse(key, params, b_base, betas, v0):
 def _setup(params, n_betas, betas, data, smoothing):
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
-    dtype = params.W.dtype
+    dtype = params.dtype
     if betas is not None:
         b = np.asarray(betas, np.float64)
         if b.ndim != 1 or b.size < 2:
@@ -218,7 +206,7 @@ def _setup(params, n_betas, betas, data, smoothing):
     if data is None:
         b_base = params.b
     else:
-        data = _checks.data_matrix(data, params.W.shape[0], "data", dtype)
+        data = _checks.data_matrix(data, params.n_visible, "data", dtype)
         b_base = base_rate_biases(data, smoothing=smoothing, dtype=dtype)
     return params, jnp.asarray(b, dtype), b_base
 
@@ -244,7 +232,10 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
     if n_runs < 2:
         raise ValueError(f"n_runs must be at least 2 for a standard error, got {n_runs}")
     params, betas, b_base = _setup(params, n_betas, betas, data, smoothing)
-    return AISResult(*_forward(key, params, b_base, betas, n_runs), "forward", False)
+    # Run r starts at an exact draw of the base model (independent units) and anneals up.
+    key_start, key_run = jax.random.split(key)
+    v0 = model.visible_units(params).sample(key_start, jnp.broadcast_to(b_base, (n_runs, b_base.shape[0])))
+    return AISResult(*_anneal(key_run, params, b_base, betas, v0, reverse=False), "forward", False)
 
 
 def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int = 100,
@@ -276,8 +267,9 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
         v0 = exact.sample_exact(key_start, params, n_runs)
         heuristic = False
     else:
-        v0 = _checks.data_matrix(start, params.W.shape[0], "start", params.W.dtype)
+        v0 = _checks.data_matrix(start, params.n_visible, "start", params.dtype)
         heuristic = True
     if v0.shape[0] < 2:
         raise ValueError(f"reverse AIS needs at least 2 runs for a standard error, got {v0.shape[0]}")
-    return AISResult(*_reverse(key_run, params, b_base, betas_arr, v0), "reverse", heuristic)
+    # The same kernel, run along the reversed schedule: step k adds log f_{k−1}(v) − log f_k(v).
+    return AISResult(*_anneal(key_run, params, b_base, betas_arr[::-1], v0, reverse=True), "reverse", heuristic)

@@ -32,8 +32,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from rbm_jax import _checks
-from rbm_jax.exact import _bits, _check_enumerable
-from rbm_jax.rbm import RBMParams, _free_energy
+from rbm_jax._src import model
+from rbm_jax._src.enumeration import check_enumerable
+from rbm_jax._src.units import bits
+from rbm_jax.types import RBMParams
 
 __all__ = [
     "BinaryState",
@@ -82,7 +84,7 @@ def ising_energy(params: IsingParams, x: jax.Array) -> jax.Array:
 
 def rbm_free_energy(params: RBMParams, x: jax.Array) -> jax.Array:
     """The RBM's marginal energy F(v): P(v) ∝ exp(−F(v))."""
-    return _free_energy(params, x)
+    return model.free_energy(params, x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,14 +160,14 @@ def gibbs_kernel(energy_fn: Callable) -> Kernel:
 
 
 def _energy_table(energy_fn, params, n: int, dtype) -> jax.Array:
-    xs = _bits(jnp.arange(2**n, dtype=jnp.int32), n, dtype)
+    xs = bits(jnp.arange(2**n, dtype=jnp.int32), n, dtype)
     return jax.vmap(lambda x: energy_fn(params, x))(xs)
 
 
 def boltzmann_table(energy_fn: Callable, params, n: int, dtype=jnp.float32) -> jax.Array:
     """Exact P(x) ∝ exp(−E(x)) over all 2**n states, in enumeration order: [2**n]."""
     n = _checks.positive_int(n, "n")
-    _check_enumerable(n, "n")
+    check_enumerable(n, "n")
     neg_e = -_energy_table(energy_fn, params, n, _checks.float_dtype(dtype))
     return jnp.exp(neg_e - jax.nn.logsumexp(neg_e))
 

@@ -34,7 +34,9 @@ import numpy as np
 
 __all__ = ["CheckpointError", "save", "restore", "load_config", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+#: Version 2: the training state's optimizer state holds the learning rate once, and the
+#: sampler core was unified (rbm_jax 0.2). Version 1 checkpoints are refused by name.
+FORMAT_VERSION = 2
 _HEADER = "__header__"
 
 
@@ -141,9 +143,15 @@ def _read(path) -> tuple[dict, dict]:
         header = json.loads(files.pop(_HEADER).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"checkpoint {path} has a corrupted header: {e}") from None
-    if header.get("format_version") != FORMAT_VERSION:
+    version = header.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} has format version {header.get('format_version')}, expected {FORMAT_VERSION}")
+            f"checkpoint {path} was saved by an older version of rbm_jax (format {version}; this version "
+            f"reads format {FORMAT_VERSION}): its training state has a different structure. Retrain, or "
+            f"restore it with the rbm_jax release that wrote it")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}, expected {FORMAT_VERSION}")
     for i, leaf in enumerate(header["leaves"]):
         arr = files.get(f"leaf_{i:05d}")
         if arr is None:

@@ -37,15 +37,13 @@ References:
 from __future__ import annotations
 
 import functools
-import operator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax import lax
 
 from rbm_jax import _checks
+from rbm_jax._src import mcmc_stats
 
 __all__ = [
     "MIN_DRAWS",
@@ -58,64 +56,14 @@ __all__ = [
 
 #: Fewest draws per chain accepted by the split-chain statistics (ESS, τ, R-hat):
 #: each half-chain then has at least 2 draws, enough for a sample variance.
-MIN_DRAWS = 4
+MIN_DRAWS = _checks.MIN_DRAWS
 
 _ESS_METHODS = ("bulk", "mean", "tail")
 _RHAT_METHODS = ("rank", "split", "z_scale", "folded")
-_TAIL_PROBS = (0.05, 0.95)
 
 
 # --------------------------------------------------------------------------
-# Validation helpers (shared with rbm_jax.montecarlo)
-
-
-def _float_array(x: Any, name: str) -> jax.Array:
-    """``x`` as a floating array: bool/int become the default float, floats keep theirs.
-
-    Host (numpy) input is converted on the host, so no device op is dispatched here.
-    """
-    if not isinstance(x, jax.Array):
-        try:
-            x = np.asarray(x)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from None
-    dtype = x.dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
-        if not (dtype == np.bool_ or jnp.issubdtype(dtype, jnp.integer)):
-            raise TypeError(f"{name} must be real-valued (float, int or bool), got dtype {dtype}")
-        x = x.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
-    elif np.dtype(dtype).itemsize < 4:
-        x = x.astype(np.float32)  # half precision: computed in float32 (XLA's FFT needs it)
-    return jnp.asarray(x)
-
-
-def _finite(x: jax.Array, name: str, *, allow_neg_inf: bool = False) -> None:
-    """When concrete: raises on NaN or inf (``-inf`` allowed when asked), naming ``x``."""
-    if not _checks.is_concrete(x):
-        return
-    host = np.asarray(x)
-    bad = np.isnan(host) | (host == np.inf)
-    if not allow_neg_inf:
-        bad |= host == -np.inf
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        what = "NaN or +inf" if allow_neg_inf else "NaN or inf"
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} {what} value(s), first {float(host[where])} "
-            f"at index {where}"
-        )
-
-
-def _axis(value: Any, ndim: int, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer axis, got the bool {value!r}")
-    try:
-        axis = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer axis, got {value!r}") from None
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}={axis} is out of range for an array with {ndim} axes")
-    return axis % ndim
+# Validation (the checks shared with rbm_jax.montecarlo live in rbm_jax._checks)
 
 
 def _method(method: Any, allowed: tuple[str, ...]) -> str:
@@ -124,77 +72,14 @@ def _method(method: Any, allowed: tuple[str, ...]) -> str:
     return method
 
 
-def _draws_chains(
-    x: Any, draw_axis: Any, chain_axis: Any, *, name: str = "x", min_draws: int = MIN_DRAWS
-) -> tuple[jax.Array, tuple[int, int | None]]:
-    """Checks ``x``; returns it with its normalised ``(draw_axis, chain_axis)``.
-
-    The jitted cores move the axes to the canonical ``[n_draws, n_chains, *event]``
-    themselves (``_canonical``), so nothing is dispatched eagerly here.
-    """
-    arr = _float_array(x, name)
-    if chain_axis is None:
-        if arr.ndim < 1:
-            raise ValueError(f"{name} must be [n_draws, *event] (chain_axis=None), got a scalar")
-        d = _axis(draw_axis, arr.ndim, "draw_axis")
-        c = None
-        n_draws, n_chains = arr.shape[d], 1
-    else:
-        if arr.ndim < 2:
-            raise ValueError(
-                f"{name} must be [n_draws, n_chains, *event] (time-major, as a Gibbs trace), "
-                f"got shape {arr.shape}; pass chain_axis=None for a single chain"
-            )
-        d = _axis(draw_axis, arr.ndim, "draw_axis")
-        c = _axis(chain_axis, arr.ndim, "chain_axis")
-        if d == c:
-            raise ValueError(f"draw_axis and chain_axis must differ, both are axis {d}")
-        n_draws, n_chains = arr.shape[d], arr.shape[c]
-    if n_chains < 1:
-        raise ValueError(f"{name} has no chains (chain axis of length 0), shape {arr.shape}")
-    if n_draws < min_draws:
-        raise ValueError(
-            f"{name} has {n_draws} draw(s) along draw_axis (axis {d} of shape {arr.shape}); "
-            f"split-chain diagnostics need at least {min_draws} draws "
-            f"(each half-chain needs >= 2)"
-        )
-    _finite(arr, name)
-    return arr, (d, c)
-
-
-def _canonical(x: jax.Array, axes: tuple[int, int | None]) -> jax.Array:
-    """Moves (draw_axis, chain_axis) to the front: [n_draws, n_chains, *event] (traced)."""
-    d, c = axes
-    if c is None:
-        return jnp.expand_dims(jnp.moveaxis(x, d, 0), 1)
-    return jnp.moveaxis(x, (d, c), (0, 1))
-
-
 # --------------------------------------------------------------------------
 # Jitted cores. Canonical layout [n_draws, n_chains, *event]; shapes static.
-
-
-def _fft_length(n: int) -> int:
-    """A power of two >= 2n - 1: circular correlation of that length is linear."""
-    return 1 << max(0, (2 * n - 1 - 1).bit_length())
-
-
-def _autocov_core(x: jax.Array) -> jax.Array:
-    """Biased autocovariance along axis 0 via FFT: [n, ...] -> [n, ...]."""
-    n = x.shape[0]
-    # Centre after shifting by the first draw: a constant series is then exactly
-    # zero (no round-off from its mean), and large offsets lose no precision.
-    shifted = x - x[:1]
-    centred = shifted - jnp.mean(shifted, axis=0, keepdims=True)
-    m = _fft_length(n)
-    f = jnp.fft.rfft(centred, n=m, axis=0)
-    power = f.real**2 + f.imag**2
-    acov = jnp.fft.irfft(power, n=m, axis=0)[:n] / n
-    return acov.astype(x.dtype)
+# The ESS core and the split-chain pieces that rbm_jax.montecarlo shares are in
+# rbm_jax._src.mcmc_stats.
 
 
 def _autocorr_core(x: jax.Array) -> jax.Array:
-    acov = _autocov_core(x)
+    acov = mcmc_stats.autocov_core(x)
     var = acov[:1]
     ok = var > 0
     lag0 = (jnp.arange(x.shape[0]) == 0).reshape((-1,) + (1,) * (x.ndim - 1))
@@ -202,74 +87,10 @@ def _autocorr_core(x: jax.Array) -> jax.Array:
     return jnp.where(ok, acov / jnp.where(ok, var, 1), lag0.astype(x.dtype))
 
 
-def _split(x: jax.Array) -> jax.Array:
-    """[n_draws, n_chains, ...] -> [n_draws // 2, 2 n_chains, ...]; odd: middle draw dropped."""
-    half = x.shape[0] // 2
-    return jnp.concatenate([x[:half], x[x.shape[0] - half :]], axis=1)
-
-
-def _rank_normalise(x: jax.Array) -> jax.Array:
-    """z = Φ⁻¹((r - 3/8) / (N + 1/4)) with r the average rank among all N draws and chains."""
-    n, m = x.shape[:2]
-    total = n * m
-    flat = x.reshape((total, -1))
-    iota = lax.broadcasted_iota(jnp.int32, flat.shape, 0)
-    # Two ordinal rankings, ties broken by index ascending (a) and descending (b):
-    # inside a tie group occupying sorted positions s..e they are reversed, so
-    # a + b = s + e and (a + b)/2 is the tie group's average (0-based) rank. Sorts
-    # only (each ranking = a sort, then a sort of the permutation to invert it).
-    _, perm_a = lax.sort((flat, iota), dimension=0, num_keys=1, is_stable=True)
-    _, _, perm_b = lax.sort((flat, -iota, iota), dimension=0, num_keys=2)
-    _, rank_a = lax.sort((perm_a, iota), dimension=0, num_keys=1)
-    _, rank_b = lax.sort((perm_b, iota), dimension=0, num_keys=1)
-    t = (rank_a + rank_b + 1).astype(x.dtype)  # 2r - 1 with r the 1-based average rank; exact
-    # u = (r - 3/8) / (N + 1/4) = (t + 1/4) / (2N + 1/2); the upper half goes through
-    # 1 - u = (2N + 1/4 - t) / (2N + 1/2), exact too, so both tails keep full precision.
-    denom = 2 * total + 0.5
-    lower = t <= total  # u <= 1/2
-    p = jnp.where(lower, t + 0.25, 2 * total + 0.25 - t) / denom
-    z = jax.scipy.special.ndtri(p)
-    return jnp.where(lower, z, -z).reshape(x.shape)
-
-
 def _fold(x: jax.Array) -> jax.Array:
     """|x - median|, the median over all draws and chains."""
     med = jnp.median(x.reshape((-1,) + x.shape[2:]), axis=0)
     return jnp.abs(x - med)
-
-
-def _ess_tau(y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(ESS, τ̂) of split chains ``y`` [n, M, ...], Geyer's initial monotone sequence."""
-    n, m = y.shape[:2]
-    dtype = y.dtype
-    total = n * m
-    acov = _autocov_core(y)  # [n, M, ...]
-    gamma0 = jnp.mean(acov[0], axis=0)  # (1/M) Σ_m γ̂_{0,m}
-    mean_var = gamma0 * (n / (n - 1.0))  # W
-    shifted = y - y[:1, :1]
-    var_plus = gamma0 + jnp.var(jnp.mean(shifted, axis=0), axis=0, ddof=1)  # var⁺
-    constant = var_plus <= 0  # every draw identical (exactly, thanks to the shift)
-    safe_var_plus = jnp.where(constant, 1, var_plus)
-    rho = 1 - (mean_var - jnp.mean(acov, axis=1)) / safe_var_plus  # [n, ...]
-    rho = rho.at[0].set(1)
-
-    n_pairs = max((n - 3) // 2, 0) + 1  # pairs P_0 .. P_K, K = max(⌊(n-3)/2⌋, 0)
-    even = rho[0 : 2 * n_pairs : 2]
-    pairs = even + rho[1 : 2 * n_pairs : 2]  # P_k = ρ_2k + ρ_2k+1
-    k_idx = jnp.arange(n_pairs).reshape((-1,) + (1,) * (pairs.ndim - 1))
-    nonpositive = pairs <= 0
-    # Initial positive sequence: stop at the first P_k <= 0 (or at K).
-    k_end = jnp.where(jnp.any(nonpositive, axis=0), jnp.argmax(nonpositive, axis=0), n_pairs - 1)
-    # Initial monotone sequence: each P_k replaced by min(P_0, ..., P_k).
-    monotone = lax.cummin(pairs, axis=0)
-    pair_sum = jnp.sum(jnp.where(k_idx < k_end, monotone, 0), axis=0)
-    rho_last = jnp.take_along_axis(even, k_end[None], axis=0)[0]
-    pair_last = jnp.take_along_axis(pairs, k_end[None], axis=0)[0]
-    last = jnp.where((pair_last >= 0) | (rho_last > 0), rho_last, 0)
-    tau = -1 + 2 * pair_sum + last
-    tau = jnp.maximum(tau, float(1 / np.log10(total)))  # Stan's cap: ESS <= N log10 N
-    tau = jnp.where(constant, 1, tau).astype(dtype)
-    return (total / tau).astype(dtype), tau
 
 
 def _rhat_core(y: jax.Array) -> jax.Array:
@@ -293,36 +114,19 @@ def _rhat_core(y: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("method", "axes"))
-def _ess_core(x: jax.Array, method: str, axes=(0, 1)) -> tuple[jax.Array, jax.Array]:
-    x = _canonical(x, axes)
-    if method == "mean":
-        return _ess_tau(_split(x))
-    if method == "bulk":
-        return _ess_tau(_rank_normalise(_split(x)))
-    # tail: min over the 5% and 95% quantile indicators I(x <= q), computed side by
-    # side on a trailing axis of length 2 (one traced copy of the ESS code).
-    flat = x.reshape((-1,) + x.shape[2:])
-    q = jnp.quantile(flat, jnp.asarray(_TAIL_PROBS, x.dtype), axis=0)  # [2, *event], type 7
-    indicators = (x[..., None] <= jnp.moveaxis(q, 0, -1)).astype(x.dtype)  # [n, m, *event, 2]
-    ess, tau = _ess_tau(_split(indicators))
-    lo = ess[..., 0] <= ess[..., 1]
-    return jnp.where(lo, ess[..., 0], ess[..., 1]), jnp.where(lo, tau[..., 0], tau[..., 1])
-
-
-@functools.partial(jax.jit, static_argnames=("method", "axes"))
 def _rhat_jit(x: jax.Array, method: str, axes=(0, 1)) -> jax.Array:
-    x = _canonical(x, axes)
-    y = _split(x)
+    x = mcmc_stats.canonical(x, axes)
+    y = mcmc_stats.split_chains(x)
     if method == "split":
         r = _rhat_core(y)
     elif method == "z_scale":
-        r = _rhat_core(_rank_normalise(y))
+        r = _rhat_core(mcmc_stats.rank_normalise(y))
     elif method == "folded":
-        r = _rhat_core(_rank_normalise(_fold(y)))
+        r = _rhat_core(mcmc_stats.rank_normalise(_fold(y)))
     else:
         # rank: bulk and tail side by side on a trailing axis of length 2; the max of
         # those that are defined (a folded trace that is all one value says nothing).
-        both = _rhat_core(_rank_normalise(jnp.stack([y, _fold(y)], axis=-1)))
+        both = _rhat_core(mcmc_stats.rank_normalise(jnp.stack([y, _fold(y)], axis=-1)))
         r = jnp.fmax(both[..., 0], both[..., 1])
     # All draws identical: the chains agree.
     return jnp.where(jnp.isnan(r), 1, r).astype(x.dtype)
@@ -331,7 +135,7 @@ def _rhat_jit(x: jax.Array, method: str, axes=(0, 1)) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("axis", "normalise"))
 def _acf_jit(x: jax.Array, axis: int, normalise: bool) -> jax.Array:
     y = jnp.moveaxis(x, axis, 0)
-    out = _autocorr_core(y) if normalise else _autocov_core(y)
+    out = _autocorr_core(y) if normalise else mcmc_stats.autocov_core(y)
     return jnp.moveaxis(out, 0, axis)
 
 
@@ -340,13 +144,13 @@ def _acf_jit(x: jax.Array, axis: int, normalise: bool) -> jax.Array:
 
 
 def _series(x: Any, axis: Any) -> tuple[jax.Array, int]:
-    arr = _float_array(x, "x")
+    arr = _checks.float_array(x, "x")
     if arr.ndim < 1:
         raise ValueError("x must have a draw axis, got a scalar")
-    a = _axis(axis, arr.ndim, "axis")
+    a = _checks.axis_index(axis, arr.ndim, "axis")
     if arr.shape[a] < 1:
         raise ValueError(f"x has no draws along axis {a}, shape {arr.shape}")
-    _finite(arr, "x")
+    _checks.check_finite(arr, "x")
     return arr, a
 
 
@@ -438,8 +242,8 @@ def ess(x, *, method: str = "bulk", draw_axis: int = 0, chain_axis: int | None =
       Geyer (1992); Vehtari et al. (2021), section 3; Stan Reference Manual.
     """
     method = _method(method, _ESS_METHODS)
-    arr, axes = _draws_chains(x, draw_axis, chain_axis)
-    return _ess_core(arr, method, axes)[0]
+    arr, axes = _checks.draws_chains(x, draw_axis, chain_axis)
+    return mcmc_stats.ess_core(arr, method, axes)[0]
 
 
 def integrated_autocorr_time(
@@ -464,8 +268,8 @@ def integrated_autocorr_time(
       [*event] integrated autocorrelation times, in draws.
     """
     method = _method(method, _ESS_METHODS)
-    arr, axes = _draws_chains(x, draw_axis, chain_axis)
-    return _ess_core(arr, method, axes)[1]
+    arr, axes = _checks.draws_chains(x, draw_axis, chain_axis)
+    return mcmc_stats.ess_core(arr, method, axes)[1]
 
 
 def rhat(x, *, method: str = "rank", draw_axis: int = 0, chain_axis: int | None = 1) -> jax.Array:
@@ -511,5 +315,5 @@ def rhat(x, *, method: str = "rank", draw_axis: int = 0, chain_axis: int | None 
       Vehtari, Gelman, Simpson, Carpenter, Bürkner (2021); Gelman et al., BDA3 §11.4.
     """
     method = _method(method, _RHAT_METHODS)
-    arr, axes = _draws_chains(x, draw_axis, chain_axis)
+    arr, axes = _checks.draws_chains(x, draw_axis, chain_axis)
     return _rhat_jit(arr, method, axes)

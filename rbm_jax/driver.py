@@ -1,7 +1,10 @@
-"""The one ``lax.scan`` driver that runs every Markov-chain kernel of the library.
+"""The public face of the one ``lax.scan`` driver, for kernels of your own.
 
-A kernel is a pure function ``kernel(key, params, state) -> state`` (BlackJAX
-style: key first, one return type). The driver runs ``burn_in`` steps, then
+The library's samplers run their info-returning kernels
+``kernel(key, params, settings, state) -> (state, info)`` through
+``rbm_jax._src.driver``; this module runs a plain kernel
+``kernel(key, params, state) -> state`` (BlackJAX style: key first, one return
+type) through the very same driver. It runs ``burn_in`` steps, then
 ``n_steps`` steps of which every ``thin``-th is kept, and applies
 ``transform(params, state)`` to each kept state. Only what ``transform``
 returns is stored, so memory does not grow with the number of steps unless
@@ -19,19 +22,34 @@ One chain is written; many are ``vmap``-ped (``run_chains``): chain ``i`` gets
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from rbm_jax import _checks
+from rbm_jax._src import driver as core
+from rbm_jax._src.driver import chain_keys
 
 __all__ = ["run_chain", "run_chains", "chain_keys"]
 
 Kernel = Callable[[Any, Any, Any], Any]
 Transform = Callable[[Any, Any], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    """Adapts ``kernel(key, params, state) -> state`` to the driver's kernel shape.
+
+    Frozen dataclass: equal for equal kernels, so compiled programs are reused across calls.
+    """
+
+    kernel: Callable
+
+    def __call__(self, key, params, settings, state):
+        del settings
+        return self.kernel(key, params, state), ()
 
 
 def run_chain(
@@ -65,41 +83,9 @@ def run_chain(
       ``(final_state, trace)``: the trace stacks ``transform``'s output on a
       leading axis ``[n_steps // thin, ...]``, or is ``None`` without a transform.
     """
-
-    def advance(t, s):
-        return kernel(jax.random.fold_in(key, t), params, s)
-
-    state = lax.fori_loop(0, burn_in, advance, state)
-    n_kept = n_steps // thin
-
-    def kept_block(s, i):
-        start = burn_in + i * thin
-        s = lax.fori_loop(start, start + thin, advance, s)
-        return s, (None if transform is None else transform(params, s))
-
-    state, trace = lax.scan(kept_block, state, jnp.arange(n_kept))
-    tail_start = burn_in + n_kept * thin
-    state = lax.fori_loop(tail_start, burn_in + n_steps, advance, state)
+    state, trace, _ = core.run(key, _Plain(kernel), params, None, state, n_steps, burn_in=burn_in,
+                               thin=thin, transform=transform)
     return state, trace
-
-
-def chain_keys(key, n_chains: int):
-    """The per-chain keys ``run_chains`` uses: ``jax.random.split(key, n_chains)``."""
-    return jax.random.split(key, n_chains)
-
-
-@functools.partial(jax.jit, static_argnames=("kernel", "n_steps", "burn_in", "thin", "transform"))
-def _run_chains(key, kernel, params, states, n_steps, burn_in, thin, transform):
-    n_chains = jax.tree_util.tree_leaves(states)[0].shape[0]
-    one = functools.partial(
-        run_chain, kernel=kernel, n_steps=n_steps, burn_in=burn_in, thin=thin, transform=transform
-    )
-    final, trace = jax.vmap(lambda k, s: one(k, params=params, state=s))(
-        chain_keys(key, n_chains), states
-    )
-    # vmap puts chains first; the contract is time-major [n_kept, n_chains, ...].
-    trace = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
-    return final, trace
 
 
 def run_chains(
@@ -143,4 +129,6 @@ def run_chains(
     n_chains = {x.shape[0] for x in leaves}
     if len(n_chains) != 1:
         raise ValueError(f"every leaf of states must have the same number of chains, got {sorted(n_chains)}")
-    return _run_chains(key, kernel, params, states, n_steps, burn_in, thin, transform)
+    final, trace, _ = core.run_many_jit(key, _Plain(kernel), params, None, states, n_steps, burn_in=burn_in,
+                                        thin=thin, transform=transform, start="state")
+    return final, trace

@@ -23,22 +23,16 @@ Contract:
 
 from __future__ import annotations
 
-import functools
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from rbm_jax import _checks
-from rbm_jax.rbm import (
-    RBMParams,
-    _bernoulli,
-    _free_energy,
-    _hidden_free_energy,
-    _hidden_input,
-    _visible_input,
-)
+from rbm_jax._src import enumeration as core
+from rbm_jax._src import model
+from rbm_jax._src.enumeration import MAX_ENUMERATED_UNITS, Moments, check_enumerable, chunk_log2
+from rbm_jax._src.units import Bernoulli
+from rbm_jax.types import RBMParams
 
 __all__ = [
     "MAX_ENUMERATED_UNITS",
@@ -60,8 +54,6 @@ __all__ = [
     "total_variation",
 ]
 
-#: Largest layer this module enumerates (2**24 ≈ 1.7e7 configurations).
-MAX_ENUMERATED_UNITS = 24
 #: Caps of ``gibbs_transition_matrix``, which enumerates both layers: its cost
 #: is 2**(2 n_visible + n_hidden) multiply-adds, capped at 2**36 (12 visible and
 #: 12 hidden units take ~7 s on two CPU cores in float64; 12 × 16 would take ~100 s).
@@ -69,33 +61,16 @@ MAX_TRANSITION_VISIBLE = 12
 MAX_TRANSITION_HIDDEN = 16
 MAX_TRANSITION_LOG2_COST = 36
 
-# Elements (chunk rows × width of the summed-out layer) computed at once.
-_CHUNK_ELEMENTS = 2**22
-
-
-class Moments(NamedTuple):
-    """Exact first and second moments of an RBM's joint distribution."""
-
-    v: jax.Array  # [n_visible]  ⟨v⟩
-    h: jax.Array  # [n_hidden]   ⟨h⟩
-    vh: jax.Array  # [n_visible, n_hidden]  ⟨v hᵀ⟩
-
 
 # --------------------------------------------------------------------------
-# Enumeration helpers
-
-
-def _bits(index: jax.Array, n: int, dtype) -> jax.Array:
-    """[...] integer indices -> [..., n] binary rows, unit 0 most significant."""
-    shifts = jnp.arange(n - 1, -1, -1, dtype=index.dtype)
-    return ((index[..., None] >> shifts) & 1).astype(dtype)
+# Enumeration order
 
 
 def configurations(n: int, dtype=jnp.float32) -> jax.Array:
     """All 2**n binary configurations, [2**n, n], in ``itertools.product`` order."""
     n = _checks.positive_int(n, "n")
-    _check_enumerable(n, "n")
-    return _bits(jnp.arange(2**n, dtype=jnp.int32), n, _checks.float_dtype(dtype))
+    check_enumerable(n, "n")
+    return Bernoulli.states(n, _checks.float_dtype(dtype))
 
 
 def config_index(x) -> jax.Array:
@@ -104,105 +79,32 @@ def config_index(x) -> jax.Array:
     if x.ndim == 0:
         raise ValueError("x must have shape [..., n] of binary rows, got a scalar")
     n = x.shape[-1]
-    _check_enumerable(n, "x.shape[-1]")
+    check_enumerable(n, "x.shape[-1]")
     _checks.unit_values(x, "x", binary=True)
     powers = 2 ** jnp.arange(n - 1, -1, -1, dtype=jnp.int32)
     return jnp.sum(x.astype(jnp.int32) * powers, axis=-1)
 
 
-def _check_enumerable(n: int, what: str, cap: int = MAX_ENUMERATED_UNITS) -> None:
-    if n > cap:
-        raise ValueError(
-            f"{what} = {n} is too large to enumerate: 2**{n} = {2**n:.3g} configurations "
-            f"(the cap is {cap} units). Use rbm_jax.ais for log Z of larger models."
-        )
-
-
-def _chunk_log2(n: int, width: int) -> int:
-    """log2 of the rows per chunk when enumerating n units against a layer of ``width``."""
-    per_row = max(1, width)
-    return max(0, min(n, (_CHUNK_ELEMENTS // per_row).bit_length() - 1))
-
-
-def _map_configs(fn, n: int, width: int, dtype) -> jax.Array:
-    """Applies ``fn`` ([rows, n] configurations -> [rows]) to all 2**n configurations.
-
-    Returns the [2**n] results in enumeration order, computed chunk by chunk.
-    """
-    log_rows = _chunk_log2(n, width)
-    rows = 2**log_rows
-
-    def one_chunk(start):
-        idx = start + jnp.arange(rows, dtype=jnp.int32)
-        return fn(_bits(idx, n, dtype))
-
-    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
-    return lax.map(one_chunk, starts).reshape(2**n)
-
-
-def _chunked_logsumexp(fn, n: int, width: int, dtype) -> jax.Array:
-    """log Σ_x exp(fn(x)) over all 2**n configurations, with a running max."""
-    log_rows = _chunk_log2(n, width)
-    rows = 2**log_rows
-
-    def body(carry, start):
-        m, s = carry
-        x = fn(_bits(start + jnp.arange(rows, dtype=jnp.int32), n, dtype))
-        m_new = jnp.maximum(m, jnp.max(x))
-        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new))
-        return (m_new, s), None
-
-    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
-    init = (jnp.array(-jnp.inf, dtype), jnp.array(0, dtype))
-    (m, s), _ = lax.scan(body, init, starts)
-    return m + jnp.log(s)
-
-
 # --------------------------------------------------------------------------
-# Jitted cores (shapes are static under jit, so no static arguments needed)
-
-
-@jax.jit
-def _log_partition(params: RBMParams) -> jax.Array:
-    n_visible, n_hidden = params.W.shape
-    dtype = params.W.dtype
-    if n_hidden <= n_visible:
-        # log Z = log Σ_h exp(-F_h(h)): the visible layer is summed out analytically.
-        return _chunked_logsumexp(
-            lambda h: -_hidden_free_energy(params, h), n_hidden, n_visible, dtype
-        )
-    return _chunked_logsumexp(lambda v: -_free_energy(params, v), n_visible, n_hidden, dtype)
-
-
-@jax.jit
-def _log_marginal_v(params: RBMParams, v: jax.Array) -> jax.Array:
-    return -_free_energy(params, v) - _log_partition(params)
-
-
-@jax.jit
-def _log_marginal_v_table(params: RBMParams) -> jax.Array:
-    n_visible, n_hidden = params.W.shape
-    neg_f = _map_configs(lambda v: -_free_energy(params, v), n_visible, n_hidden, params.W.dtype)
-    return neg_f - jax.nn.logsumexp(neg_f)
+# The one core only this module needs (the others live in rbm_jax._src.enumeration)
 
 
 @jax.jit
 def _gibbs_transition_matrix(params: RBMParams) -> jax.Array:
-    n_visible, n_hidden = params.W.shape
-    dtype = params.W.dtype
-    vs = _bits(jnp.arange(2**n_visible, dtype=jnp.int32), n_visible, dtype)  # [S_v, n_v]
-    a = _hidden_input(params, vs)  # [S_v, n_h]: c + Wᵀv for every v
+    n_visible, n_hidden, dtype = params.n_visible, params.n_hidden, params.dtype
+    vs = model.visible_units(params).states(n_visible, dtype)  # [S_v, n_v]
+    a = model.hidden_natural(params, vs)  # [S_v, n_h]: c + Wᵀv for every v
     log_norm_h = jnp.sum(jax.nn.softplus(a), axis=-1)  # [S_v]
-    log_rows = _chunk_log2(n_hidden, 2**n_visible)
+    log_rows = chunk_log2(n_hidden, 2**n_visible)
     rows = 2**log_rows
 
     # T = Σ_h P(h|v_i) P(v_j|h), accumulated over chunks of h so that only
     # [S_v, rows] blocks of the two conditionals ever exist.
     # log P(h|v) = hᵀa - Σ softplus(a) and log P(v|h) = vᵀu - Σ softplus(u).
     def body(t, start):
-        hs = _bits(start + jnp.arange(rows, dtype=jnp.int32), n_hidden, dtype)  # [rows, n_h]
+        hs = model.hidden_units(params).index_states(start + jnp.arange(rows, dtype=jnp.int32), n_hidden, dtype)  # [rows, n_h]
         p_h_given_v = jnp.exp(a @ hs.T - log_norm_h[:, None])  # [S_v, rows]
-        u = _visible_input(params, hs)  # [rows, n_v]
+        u = model.visible_natural(params, hs)  # [rows, n_v]
         log_norm_v = jnp.sum(jax.nn.softplus(u), axis=-1)  # [rows]
         p_v_given_h = jnp.exp(u @ vs.T - log_norm_v[:, None])  # [rows, S_v]
         return t + p_h_given_v @ p_v_given_h, None
@@ -213,62 +115,6 @@ def _gibbs_transition_matrix(params: RBMParams) -> jax.Array:
     return t
 
 
-@jax.jit
-def _model_moments(params: RBMParams) -> Moments:
-    n_visible, n_hidden = params.W.shape
-    dtype = params.W.dtype
-    log_z = _log_partition(params)
-    enumerate_hidden = n_hidden <= n_visible
-    n, width = (n_hidden, n_visible) if enumerate_hidden else (n_visible, n_hidden)
-    rows = 2 ** _chunk_log2(n, width)
-
-    def body(acc, start):
-        x = _bits(start + jnp.arange(rows, dtype=jnp.int32), n, dtype)  # [rows, n]
-        if enumerate_hidden:
-            w = jnp.exp(-_hidden_free_energy(params, x) - log_z)  # P(h)
-            h_mean, v_mean = x, jax.nn.sigmoid(_visible_input(params, x))
-        else:
-            w = jnp.exp(-_free_energy(params, x) - log_z)  # P(v)
-            v_mean, h_mean = x, jax.nn.sigmoid(_hidden_input(params, x))
-        m_v, m_h, m_vh = acc
-        wv = w[:, None] * v_mean
-        return (m_v + jnp.sum(wv, 0), m_h + w @ h_mean, m_vh + wv.T @ h_mean), None
-
-    starts = jnp.arange(0, 2**n, rows, dtype=jnp.int32)
-    acc0 = (
-        jnp.zeros((n_visible,), dtype),
-        jnp.zeros((n_hidden,), dtype),
-        jnp.zeros((n_visible, n_hidden), dtype),
-    )
-    acc, _ = lax.scan(body, acc0, starts)
-    return Moments(*acc)
-
-
-def _inverse_cdf_indices(key, log_p: jax.Array, n: int) -> jax.Array:
-    """n draws of table indices with probabilities exp(log_p), by inverse CDF.
-
-    Memory O(len(log_p) + n), unlike Gumbel-max which needs an [n, len] noise array.
-    """
-    cdf = jnp.cumsum(jnp.exp(log_p))
-    u = jax.random.uniform(key, (n,), log_p.dtype) * cdf[-1]
-    idx = jnp.searchsorted(cdf, u, side="right")
-    return jnp.minimum(idx, log_p.shape[0] - 1).astype(jnp.int32)
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _sample_exact(key, params: RBMParams, n: int) -> jax.Array:
-    n_visible, n_hidden = params.W.shape
-    dtype = params.W.dtype
-    if n_visible <= n_hidden:
-        return _bits(_inverse_cdf_indices(key, _log_marginal_v_table(params), n), n_visible, dtype)
-    # Fewer hidden units: draw h from its exact marginal P(h) ∝ exp(−F_h(h)), then
-    # v ~ P(v | h); the pair is an exact draw of P(v, h), so v is one of P(v).
-    key_h, key_v = jax.random.split(key)
-    neg_f = _map_configs(lambda h: -_hidden_free_energy(params, h), n_hidden, n_visible, dtype)
-    h = _bits(_inverse_cdf_indices(key_h, neg_f - jax.nn.logsumexp(neg_f), n), n_hidden, dtype)
-    return _bernoulli(key_v, jax.nn.sigmoid(_visible_input(params, h)))
-
-
 # --------------------------------------------------------------------------
 # Public, validated API
 
@@ -277,12 +123,12 @@ def _checked(params, *, layer: str | None = None, cap: int = MAX_ENUMERATED_UNIT
     """Validates params and the enumeration size (smallest layer, or ``layer``)."""
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
-    n_visible, n_hidden = params.W.shape
+    n_visible, n_hidden = params.n_visible, params.n_hidden
     if layer == "visible":
-        _check_enumerable(n_visible, "n_visible", cap)
+        check_enumerable(n_visible, "n_visible", cap)
     else:
         n = min(n_visible, n_hidden)
-        _check_enumerable(n, f"min(n_visible, n_hidden) = min({n_visible}, {n_hidden})", cap)
+        check_enumerable(n, f"min(n_visible, n_hidden) = min({n_visible}, {n_hidden})", cap)
     return params
 
 
@@ -304,7 +150,7 @@ def log_partition(params: RBMParams) -> jax.Array:
     Returns:
       Scalar log Z in the params' dtype.
     """
-    return _log_partition(_checked(params))
+    return core.log_partition(_checked(params))
 
 
 def log_marginal_v(params: RBMParams, v) -> jax.Array:
@@ -318,9 +164,9 @@ def log_marginal_v(params: RBMParams, v) -> jax.Array:
       [...] log-probabilities.
     """
     params = _checked(params)
-    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
+    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
     _checks.unit_values(v, "v")
-    return _log_marginal_v(params, v)
+    return core.log_marginal_v(params, v)
 
 
 def log_likelihood(params: RBMParams, data) -> jax.Array:
@@ -334,8 +180,8 @@ def log_likelihood(params: RBMParams, data) -> jax.Array:
       Scalar mean log-likelihood in nats.
     """
     params = _checked(params)
-    data = _checks.data_matrix(data, params.W.shape[0], "data", params.W.dtype)
-    return jnp.mean(_log_marginal_v(params, data))
+    data = _checks.data_matrix(data, params.n_visible, "data", params.dtype)
+    return jnp.mean(core.log_marginal_v(params, data))
 
 
 def log_marginal_v_table(params: RBMParams) -> jax.Array:
@@ -344,7 +190,7 @@ def log_marginal_v_table(params: RBMParams) -> jax.Array:
     Returns:
       [2**n_visible] log-probabilities (they logsumexp to 0).
     """
-    return _log_marginal_v_table(_checked(params, layer="visible"))
+    return core.log_marginal_v_table(_checked(params, layer="visible"))
 
 
 def marginal_v_table(params: RBMParams) -> jax.Array:
@@ -371,7 +217,7 @@ def gibbs_transition_matrix(params: RBMParams) -> jax.Array:
     """
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
-    n_visible, n_hidden = params.W.shape
+    n_visible, n_hidden = params.n_visible, params.n_hidden
     log2_cost = 2 * n_visible + n_hidden
     if (
         n_visible > MAX_TRANSITION_VISIBLE
@@ -410,7 +256,7 @@ def sample_exact(key, params: RBMParams, n: int) -> jax.Array:
     key = _checks.key(key)
     params = _checked(params)
     n = _checks.positive_int(n, "n")
-    return _sample_exact(key, params, n)
+    return core.sample_exact(key, params, n)
 
 
 def model_moments(params: RBMParams) -> Moments:
@@ -422,7 +268,7 @@ def model_moments(params: RBMParams) -> Moments:
     Returns:
       ``Moments(v [n_visible], h [n_hidden], vh [n_visible, n_hidden])``.
     """
-    return _model_moments(_checked(params))
+    return core.model_moments(_checked(params))
 
 
 def empirical_distribution(samples) -> jax.Array:

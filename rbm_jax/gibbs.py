@@ -21,33 +21,25 @@ Contract:
     β_0 = 1 > β_1 > ... and swaps neighbouring rungs with the exact Metropolis
     ratio exp((β_i − β_{i+1})(E_i − E_{i+1})). Only rung 0 samples the model:
     compute diagnostics on it, never across rungs of different β.
-  * All drivers run under one ``lax.scan`` (``rbm_jax.driver.run_chain``):
-    no host synchronisation inside, memory bounded by what ``transform`` keeps.
+  * Every sampler here is one kernel from ``rbm_jax._src.sweep`` (one sweep,
+    built for plain, tempered, clamped or PT structure; β, ladders and masks
+    are traced settings, so a new ladder or mask does not recompile) run by
+    the one driver ``rbm_jax._src.driver`` under one ``lax.scan``: no host
+    synchronisation inside, memory bounded by what ``transform`` keeps.
 
 Samples are 0./1. in the params' dtype. Keys may be typed or legacy.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from typing import Any, Callable, NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rbm_jax import _checks
-from rbm_jax.driver import run_chain
-from rbm_jax.rbm import (
-    RBMParams,
-    _bernoulli,
-    _energy,
-    _free_energy,
-    _hidden_input,
-    _sample_h_given_v,
-    _visible_input,
-)
+from rbm_jax._src import driver, model
+from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
+from rbm_jax.types import GibbsState, PTState, RBMParams
 
 __all__ = [
     "GibbsState",
@@ -71,53 +63,18 @@ __all__ = [
     "pt_keep_target_free_energy",
 ]
 
-
-class GibbsState(NamedTuple):
-    """A joint sample (v, h) of one chain, carried by the scan."""
-
-    v: jax.Array  # [..., n_visible] 0./1.
-    h: jax.Array  # [..., n_hidden]  0./1., a draw from P(h | v)
+_PLAIN = build_sweep()
+_TEMPERED = build_sweep(tempered=True)
+_CLAMPED = build_sweep(clamped=True)
+_PT = build_pt()
 
 
-class PTState(NamedTuple):
-    """One parallel-tempering system: a joint sample per rung, and swap counters."""
-
-    v: jax.Array  # [n_temps, n_visible]; rung 0 is β = 1, the model itself
-    h: jax.Array  # [n_temps, n_hidden]
-    accepted: jax.Array  # [n_temps - 1] int32, accepted swaps of pair (i, i+1)
-    attempted: jax.Array  # [n_temps - 1] int32, attempted swaps of pair (i, i+1)
+def _kernel_for(tempered: bool, clamped: bool):
+    return build_sweep(tempered=tempered, clamped=clamped)
 
 
 # --------------------------------------------------------------------------
-# The one sweep every kernel here is built from.
-
-
-def _sweep(key, params: RBMParams, state: GibbsState, beta=None, mask=None) -> GibbsState:
-    """v' ~ P_β(v | h) (clamped units kept), then h' ~ P_β(h | v')."""
-    key_v, key_h = jax.random.split(key)
-    a_v = _visible_input(params, state.h)
-    if beta is not None:
-        a_v = beta * a_v
-    v = _bernoulli(key_v, jax.nn.sigmoid(a_v))
-    if mask is not None:
-        # P(v|h) factorises over units, so drawing all and restoring the clamped
-        # ones is an exact draw of the free units given h.
-        v = jnp.where(mask, state.v, v)
-    a_h = _hidden_input(params, v)
-    if beta is not None:
-        a_h = beta * a_h
-    return GibbsState(v, _bernoulli(key_h, jax.nn.sigmoid(a_h)))
-
-
-def _init(key, params: RBMParams, v: jax.Array, beta=None) -> GibbsState:
-    a_h = _hidden_input(params, v)
-    if beta is not None:
-        a_h = beta * a_h
-    return GibbsState(v, _bernoulli(key, jax.nn.sigmoid(a_h)))
-
-
-# --------------------------------------------------------------------------
-# Public kernels (validated; jit-able).
+# Validation at the boundary.
 
 
 def _validated_state(params: RBMParams, state) -> GibbsState:
@@ -125,9 +82,9 @@ def _validated_state(params: RBMParams, state) -> GibbsState:
         v, h = state
     except (TypeError, ValueError):
         raise TypeError(f"state must be GibbsState(v, h), got {type(state).__name__}") from None
-    dtype = params.W.dtype
-    v = _checks.configuration(v, params.W.shape[0], "state.v", dtype, layer="n_visible")
-    h = _checks.configuration(h, params.W.shape[1], "state.h", dtype, layer="n_hidden")
+    dtype = params.dtype
+    v = _checks.configuration(v, params.n_visible, "state.v", dtype, layer="n_visible")
+    h = _checks.configuration(h, params.n_hidden, "state.h", dtype, layer="n_hidden")
     _checks.broadcastable(v, h, "state.v", "state.h")
     return GibbsState(v, h)
 
@@ -139,6 +96,34 @@ def _validated_beta(beta, name: str = "beta"):
         if not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ValueError(f"{name} must be finite and > 0 (an inverse temperature), got {b}")
     return beta
+
+
+def _validated_mask(mask, n_visible: int) -> jax.Array:
+    mask = jnp.asarray(mask)
+    if mask.shape != (n_visible,):
+        raise ValueError(f"clamp mask must be [n_visible] = [{n_visible}] booleans, got shape {mask.shape}")
+    if mask.dtype != jnp.bool_:
+        if _checks.is_concrete(mask):
+            _checks.unit_values(mask, "clamp mask", binary=True)
+        mask = mask.astype(bool)
+    return mask
+
+
+def _validated_betas(betas, dtype) -> jax.Array:
+    betas = jnp.asarray(betas)
+    if betas.ndim != 1 or betas.shape[0] < 1:
+        raise ValueError(f"betas must be a 1-D ladder [n_temps], got shape {betas.shape}")
+    b = np.asarray(betas) if _checks.is_concrete(betas) else None
+    if b is not None:
+        if not np.all(np.isfinite(b)) or np.any(b <= 0):
+            raise ValueError(f"betas must be finite and > 0, got {b}")
+        if b[0] != 1:
+            raise ValueError(f"betas[0] must be 1 (rung 0 samples the model itself), got {b[0]}")
+    return betas.astype(dtype)
+
+
+# --------------------------------------------------------------------------
+# Public kernels (validated; jit-able).
 
 
 def init(key, params: RBMParams, v) -> GibbsState:
@@ -154,8 +139,8 @@ def init(key, params: RBMParams, v) -> GibbsState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
-    return GibbsState(v, _sample_h_given_v(key, params, v))
+    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+    return _PLAIN.init(key, params, SweepSettings(), v)
 
 
 def step(key, params: RBMParams, state: GibbsState) -> GibbsState:
@@ -171,7 +156,7 @@ def step(key, params: RBMParams, state: GibbsState) -> GibbsState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    return _sweep(key, params, _validated_state(params, state))
+    return _PLAIN(key, params, SweepSettings(), _validated_state(params, state))[0]
 
 
 def tempered_step(key, params: RBMParams, state: GibbsState, beta) -> GibbsState:
@@ -188,8 +173,8 @@ def tempered_step(key, params: RBMParams, state: GibbsState, beta) -> GibbsState
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    beta = _validated_beta(beta).astype(params.W.dtype)
-    return _sweep(key, params, _validated_state(params, state), beta=beta)
+    beta = _validated_beta(beta).astype(params.dtype)
+    return _TEMPERED(key, params, SweepSettings(beta, beta), _validated_state(params, state))[0]
 
 
 def clamped_step(key, params: RBMParams, state: GibbsState, mask) -> GibbsState:
@@ -209,22 +194,10 @@ def clamped_step(key, params: RBMParams, state: GibbsState, mask) -> GibbsState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    mask = _validated_mask(mask, params.W.shape[0])
-    return _sweep(key, params, _validated_state(params, state), mask=mask)
+    mask = _validated_mask(mask, params.n_visible)
+    return _CLAMPED(key, params, SweepSettings(clamp=mask), _validated_state(params, state))[0]
 
 
-def _validated_mask(mask, n_visible: int) -> jax.Array:
-    mask = jnp.asarray(mask)
-    if mask.shape != (n_visible,):
-        raise ValueError(f"clamp mask must be [n_visible] = [{n_visible}] booleans, got shape {mask.shape}")
-    if mask.dtype != jnp.bool_:
-        if _checks.is_concrete(mask):
-            _checks.unit_values(mask, "clamp mask", binary=True)
-        mask = mask.astype(bool)
-    return mask
-
-
-# --------------------------------------------------------------------------
 # Transforms: what the drivers keep per kept step. They take (params, state);
 # ``params`` is the model's own (β = 1) RBMParams.
 
@@ -243,12 +216,12 @@ def keep_v(params, state):
 
 def keep_free_energy(params, state):
     """Keeps F(v) of the visible configuration (a scalar per chain)."""
-    return _free_energy(params, state.v)
+    return model.free_energy(params, state.v)
 
 
 def keep_energy(params, state):
     """Keeps the joint energy E(v, h) (a scalar per chain)."""
-    return _energy(params, state.v, state.h)
+    return model.energy(params, state.v, state.h)
 
 
 def pt_keep_target_v(params, state: PTState):
@@ -259,59 +232,13 @@ def pt_keep_target_v(params, state: PTState):
 
 def pt_keep_target_free_energy(params, state: PTState):
     """Keeps F(v) of the β = 1 rung of a PT system (a scalar)."""
-    return _free_energy(params, state.v[0])
+    return model.free_energy(params, state.v[0])
 
 
 # --------------------------------------------------------------------------
+
+# --------------------------------------------------------------------------
 # Drivers for many chains.
-
-
-class _ChainArgs(NamedTuple):
-    model: RBMParams  # what transforms see
-    beta: Any  # scalar inverse temperature, or None
-    mask: Any  # [n_visible] bool, or None
-
-
-def _chain_kernel(key, args: _ChainArgs, state: GibbsState) -> GibbsState:
-    return _sweep(key, args.model, state, beta=args.beta, mask=args.mask)
-
-
-@dataclasses.dataclass(frozen=True)
-class _OnModel:
-    """Adapts a user transform(params, state) to the driver's args pytree.
-
-    Frozen dataclass: equal for equal transforms, so jit caches hit across calls.
-    """
-
-    transform: Callable
-
-    def __call__(self, args, state):
-        return self.transform(args.model, state)
-
-
-def _one_chain(key, args: _ChainArgs, v0, n_steps, burn_in, thin, transform):
-    key_init, key_run = jax.random.split(key)
-    state = _init(key_init, args.model, v0, args.beta)
-    return run_chain(
-        key_run, _chain_kernel, args, state, n_steps, burn_in=burn_in, thin=thin,
-        transform=None if transform is None else _OnModel(transform),
-    )
-
-
-_STATIC = ("n_steps", "burn_in", "thin", "transform")
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _sample_chain(key, args, v0, n_steps, burn_in, thin, transform):
-    return _one_chain(key, args, v0, n_steps, burn_in, thin, transform)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _sample_chains(key, args, v0, n_steps, burn_in, thin, transform):
-    keys = jax.random.split(key, v0.shape[0])
-    run = functools.partial(_one_chain, n_steps=n_steps, burn_in=burn_in, thin=thin, transform=transform)
-    final, trace = jax.vmap(lambda k, v: run(k, args, v))(keys, v0)
-    return final, jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
 
 
 def _validated_run(key, params, n_steps, burn_in, thin, transform, beta, clamp):
@@ -326,9 +253,11 @@ def _validated_run(key, params, n_steps, burn_in, thin, transform, beta, clamp):
         beta = _validated_beta(beta)
         if beta.ndim != 0:
             raise ValueError(f"beta must be a scalar inverse temperature, got shape {beta.shape}")
-        beta = beta.astype(params.W.dtype)
-    mask = None if clamp is None else _validated_mask(clamp, params.W.shape[0])
-    return key, _ChainArgs(params, beta, mask), n_steps, burn_in, thin
+        beta = beta.astype(params.dtype)
+    mask = None if clamp is None else _validated_mask(clamp, params.n_visible)
+    kernel = _kernel_for(beta is not None, mask is not None)
+    settings = SweepSettings(beta, beta, mask)
+    return key, params, kernel, settings, dict(n_steps=n_steps, burn_in=burn_in, thin=thin, transform=transform)
 
 
 def sample_chain(
@@ -343,12 +272,13 @@ def sample_chain(
     Returns:
       ``(final GibbsState, trace [n_steps // thin, ...] or None)``.
     """
-    key, args, n_steps, burn_in, thin = _validated_run(
+    key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)
-    v0 = _checks.configuration(v0, args.model.W.shape[0], "v0", args.model.W.dtype, layer="n_visible")
+    v0 = _checks.configuration(v0, params.n_visible, "v0", params.dtype, layer="n_visible")
     if v0.ndim != 1:
         raise ValueError(f"v0 must be one configuration [n_visible] = [{v0.shape[-1]}], got shape {v0.shape}")
-    return _sample_chain(key, args, v0, n_steps, burn_in, thin, transform)
+    final, trace, _ = driver.run_from_jit(key, kernel, params, settings, v0, **counts)
+    return final, trace
 
 
 def sample_chains(
@@ -379,13 +309,14 @@ def sample_chains(
       ``(final GibbsState [n_chains, ...], trace)`` with the trace time-major
       ``[n_kept, n_chains, ...]``, or ``None`` without a ``transform``.
     """
-    key, args, n_steps, burn_in, thin = _validated_run(
+    key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)
-    v0 = _checks.configuration(v0, args.model.W.shape[0], "v0", args.model.W.dtype, layer="n_visible")
+    v0 = _checks.configuration(v0, params.n_visible, "v0", params.dtype, layer="n_visible")
     if v0.ndim != 2:
         raise ValueError(
             f"v0 must be [n_chains, n_visible] = [n_chains, {v0.shape[-1]}], got shape {v0.shape}")
-    return _sample_chains(key, args, v0, n_steps, burn_in, thin, transform)
+    final, trace, _ = driver.run_many_jit(key, kernel, params, settings, v0, **counts)
+    return final, trace
 
 
 # --------------------------------------------------------------------------
@@ -406,69 +337,6 @@ def geometric_ladder(n_temps: int, beta_min: float = 0.1, dtype=jnp.float32) -> 
     return jnp.asarray(np.geomspace(1.0, beta_min, n_temps), dtype)
 
 
-def _pt_init(key, params: RBMParams, v: jax.Array, betas: jax.Array) -> PTState:
-    state = _init(key, params, v, betas[:, None])
-    n_pairs = betas.shape[0] - 1
-    zeros = jnp.zeros((n_pairs,), jnp.int32)
-    return PTState(state.v, state.h, zeros, zeros)
-
-
-def _swap_pass(key, params: RBMParams, state: PTState, betas: jax.Array, parity: int) -> PTState:
-    """Metropolis swaps of neighbouring pairs (i, i+1) with i ≡ parity (mod 2).
-
-    Such pairs are disjoint, so their swaps are independent moves, each
-    leaving Π_k P_{β_k} invariant. Swapping joint states (v, h) keeps every
-    rung a joint sample. Ratio: exp((β_i − β_{i+1})(E_i − E_{i+1})).
-    """
-    n_pairs = betas.shape[0] - 1
-    e = _energy(params, state.v, state.h)  # [n_temps], at β = 1
-    log_ratio = (betas[:-1] - betas[1:]) * (e[:-1] - e[1:])
-    u = jax.random.uniform(key, (n_pairs,), e.dtype)
-    active = (jnp.arange(n_pairs) % 2) == parity
-    # A NaN ratio compares False: rejected, never accepted.
-    accept = active & (jnp.log(u) < log_ratio)
-    no = jnp.zeros((1,), bool)
-    take_next = jnp.concatenate([accept, no])  # rung i receives rung i+1's sample
-    take_prev = jnp.concatenate([no, accept])  # rung i+1 receives rung i's
-
-    def permute(x):
-        up, down = jnp.roll(x, -1, axis=0), jnp.roll(x, 1, axis=0)
-        return jnp.where(take_next[:, None], up, jnp.where(take_prev[:, None], down, x))
-
-    return PTState(
-        permute(state.v), permute(state.h),
-        state.accepted + accept.astype(jnp.int32),
-        state.attempted + active.astype(jnp.int32),
-    )
-
-
-class _PTArgs(NamedTuple):
-    model: RBMParams
-    betas: jax.Array  # [n_temps]
-
-
-def _pt_kernel(key, args: _PTArgs, state: PTState) -> PTState:
-    key_gibbs, key_even, key_odd = jax.random.split(key, 3)
-    # Every rung sweeps at its own β: one matmul for the ladder, activations scaled per rung.
-    g = _sweep(key_gibbs, args.model, GibbsState(state.v, state.h), beta=args.betas[:, None])
-    state = state._replace(v=g.v, h=g.h)
-    state = _swap_pass(key_even, args.model, state, args.betas, 0)
-    return _swap_pass(key_odd, args.model, state, args.betas, 1)
-
-
-def _validated_betas(betas, dtype) -> jax.Array:
-    betas = jnp.asarray(betas)
-    if betas.ndim != 1 or betas.shape[0] < 1:
-        raise ValueError(f"betas must be a 1-D ladder [n_temps], got shape {betas.shape}")
-    b = np.asarray(betas) if _checks.is_concrete(betas) else None
-    if b is not None:
-        if not np.all(np.isfinite(b)) or np.any(b <= 0):
-            raise ValueError(f"betas must be finite and > 0, got {b}")
-        if b[0] != 1:
-            raise ValueError(f"betas[0] must be 1 (rung 0 samples the model itself), got {b[0]}")
-    return betas.astype(dtype)
-
-
 def pt_init(key, params: RBMParams, v, betas) -> PTState:
     """Starts one PT system: rung k at ``v`` ([n_visible], shared) or ``v[k]`` ([n_temps, n_visible]).
 
@@ -477,12 +345,12 @@ def pt_init(key, params: RBMParams, v, betas) -> PTState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    betas = _validated_betas(betas, params.W.dtype)
-    v = _checks.configuration(v, params.W.shape[0], "v", params.W.dtype, layer="n_visible")
-    v = jnp.broadcast_to(v, (betas.shape[0], params.W.shape[0])) if v.ndim == 1 else v
+    betas = _validated_betas(betas, params.dtype)
+    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+    v = jnp.broadcast_to(v, (betas.shape[0], params.n_visible)) if v.ndim == 1 else v
     if v.shape[0] != betas.shape[0] or v.ndim != 2:
         raise ValueError(f"v must be [n_visible] or [n_temps, n_visible] with n_temps = {betas.shape[0]}, got {v.shape}")
-    return _pt_init(key, params, v, betas)
+    return _PT.init(key, params, PTSettings(betas), v)
 
 
 def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
@@ -503,20 +371,8 @@ def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    betas = _validated_betas(betas, params.W.dtype)
-    return _pt_kernel(key, _PTArgs(params, betas), state)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _sample_pt(key, args: _PTArgs, v0, n_steps, burn_in, thin, transform):
-    def one(k, v):
-        key_init, key_run = jax.random.split(k)
-        state = _pt_init(key_init, args.model, v, args.betas)
-        return run_chain(key_run, _pt_kernel, args, state, n_steps, burn_in=burn_in, thin=thin,
-                         transform=None if transform is None else _OnModel(transform))
-
-    final, trace = jax.vmap(one)(jax.random.split(key, v0.shape[0]), v0)
-    return final, jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
+    betas = _validated_betas(betas, params.dtype)
+    return _PT(key, params, PTSettings(betas), state)[0]
 
 
 def sample_pt(
@@ -542,21 +398,23 @@ def sample_pt(
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    dtype = params.W.dtype
+    dtype = params.dtype
     if betas is None:
         betas = geometric_ladder(n_temps, beta_min, dtype)
     betas = _validated_betas(betas, dtype)
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
     burn_in = _checks.nonnegative_int(burn_in, "burn_in")
     thin = _checks.positive_int(thin, "thin")
-    v0 = _checks.configuration(v0, params.W.shape[0], "v0", dtype, layer="n_visible")
+    v0 = _checks.configuration(v0, params.n_visible, "v0", dtype, layer="n_visible")
     nt = betas.shape[0]
     if v0.ndim == 2:
         v0 = jnp.broadcast_to(v0[:, None, :], (v0.shape[0], nt, v0.shape[1]))
     elif v0.ndim != 3 or v0.shape[1] != nt:
         raise ValueError(
             f"v0 must be [n_systems, n_visible] or [n_systems, n_temps={nt}, n_visible], got shape {v0.shape}")
-    return _sample_pt(key, _PTArgs(params, betas), v0, n_steps, burn_in, thin, transform)
+    final, trace, _ = driver.run_many_jit(key, _PT, params, PTSettings(betas), v0, n_steps=n_steps,
+                                          burn_in=burn_in, thin=thin, transform=transform)
+    return final, trace
 
 
 def swap_acceptance(state: PTState) -> jax.Array:

@@ -23,7 +23,9 @@ import jax
 import jax.numpy as jnp
 
 from rbm_jax import _checks, exact
-from rbm_jax.rbm import RBMParams, _free_energy, _hidden_input, _visible_input
+from rbm_jax._src import fit_metrics as core
+from rbm_jax._src import model
+from rbm_jax.types import RBMParams
 
 __all__ = [
     "LikelihoodEstimate",
@@ -49,55 +51,12 @@ class LikelihoodEstimate(NamedTuple):
 
 
 # --------------------------------------------------------------------------
-# Cores
-
-
-def _reconstruction_error(params: RBMParams, v: jax.Array) -> jax.Array:
-    p_h = jax.nn.sigmoid(_hidden_input(params, v))
-    v_rec = jax.nn.sigmoid(_visible_input(params, p_h))
-    return jnp.mean(jnp.sum((v - v_rec) ** 2, axis=-1))
-
-
-def _flip_free_energies(params: RBMParams, v: jax.Array) -> jax.Array:
-    """F(v with bit i flipped) for every row and every i: [n_visible, n_rows].
-
-    Flipping unit i adds d_i = 1 − 2 v_i to it, which moves the hidden input by
-    d_i W_i: a rank-one update, so each unit costs O(n_rows × n_hidden), and
-    memory stays O(n_rows × n_hidden) by mapping over units.
-    """
-    a = _hidden_input(params, v)  # [n_rows, n_hidden]
-    bv = v @ params.b
-
-    def one_unit(i):
-        d = 1 - 2 * v[:, i]  # [n_rows]
-        a_i = a + d[:, None] * params.W[i]
-        return -(bv + d * params.b[i]) - jnp.sum(jax.nn.softplus(a_i), axis=-1)
-
-    return jax.lax.map(one_unit, jnp.arange(v.shape[-1]))
-
-
-@jax.jit
-def _pseudo_log_likelihood(params: RBMParams, v: jax.Array) -> jax.Array:
-    f = _free_energy(params, v)  # [n_rows]
-    f_flip = _flip_free_energies(params, v)  # [n_visible, n_rows]
-    # P(v_i | v_−i) = e^{−F(v)} / (e^{−F(v)} + e^{−F(v^i)}) = σ(F(v^i) − F(v)).
-    return jnp.sum(jax.nn.log_sigmoid(f_flip - f), axis=0)
-
-
-@jax.jit
-def _stochastic_pll(params: RBMParams, v: jax.Array, flip_index: jax.Array) -> jax.Array:
-    rows = jnp.arange(v.shape[0])
-    v_flip = v.at[rows, flip_index].set(1 - v[rows, flip_index])
-    return v.shape[-1] * jax.nn.log_sigmoid(_free_energy(params, v_flip) - _free_energy(params, v))
-
-
-# --------------------------------------------------------------------------
 # Public API
 
 
 def _params_and_data(params, data, name="data"):
     params = _checks.rbm_params(params)
-    data = _checks.data_matrix(data, params.W.shape[0], name, params.W.dtype)
+    data = _checks.data_matrix(data, params.n_visible, name, params.dtype)
     return params, data
 
 
@@ -113,7 +72,7 @@ def reconstruction_error(params: RBMParams, data) -> jax.Array:
     Returns:
       Scalar error per row (summed over units).
     """
-    return _reconstruction_error(*_params_and_data(params, data))
+    return core.reconstruction_error(*_params_and_data(params, data))
 
 
 def free_energy_gap(params: RBMParams, train, held_out) -> jax.Array:
@@ -127,8 +86,8 @@ def free_energy_gap(params: RBMParams, train, held_out) -> jax.Array:
       Scalar gap in nats.
     """
     params, train = _params_and_data(params, train, "train")
-    held_out = _checks.data_matrix(held_out, params.W.shape[0], "held_out", params.W.dtype)
-    return jnp.mean(_free_energy(params, held_out)) - jnp.mean(_free_energy(params, train))
+    held_out = _checks.data_matrix(held_out, params.n_visible, "held_out", params.dtype)
+    return jnp.mean(model.free_energy(params, held_out)) - jnp.mean(model.free_energy(params, train))
 
 
 def pseudo_log_likelihood(params: RBMParams, data) -> jax.Array:
@@ -142,7 +101,7 @@ def pseudo_log_likelihood(params: RBMParams, data) -> jax.Array:
     References:
       J. Besag, Statistical analysis of non-lattice data, 1975.
     """
-    return _pseudo_log_likelihood(*_params_and_data(params, data))
+    return core.pseudo_log_likelihood(*_params_and_data(params, data))
 
 
 def sample_flip_index(key, n_rows: int, n_visible: int) -> jax.Array:
@@ -178,7 +137,7 @@ def stochastic_pseudo_log_likelihood(params: RBMParams, data, flip_index) -> jax
         lo, hi = int(jnp.min(flip_index)), int(jnp.max(flip_index))
         if lo < 0 or hi >= data.shape[1]:
             raise ValueError(f"flip_index must lie in [0, {data.shape[1]}), got values in [{lo}, {hi}]")
-    return _stochastic_pll(params, data, flip_index)
+    return core.stochastic_pseudo_log_likelihood(params, data, flip_index)
 
 
 def log_likelihood(params: RBMParams, data, *, key=None, **ais_kwargs) -> LikelihoodEstimate:
@@ -194,14 +153,14 @@ def log_likelihood(params: RBMParams, data, *, key=None, **ais_kwargs) -> Likeli
       ``LikelihoodEstimate(value, stderr, method)``.
     """
     params, data = _params_and_data(params, data)
-    if min(params.W.shape) <= MAX_EXACT_UNITS:
-        return LikelihoodEstimate(exact.log_likelihood(params, data), jnp.zeros((), params.W.dtype), "exact")
+    if min(params.n_visible, params.n_hidden) <= MAX_EXACT_UNITS:
+        return LikelihoodEstimate(exact.log_likelihood(params, data), jnp.zeros((), params.dtype), "exact")
     if key is None:
         raise ValueError(
-            f"log_likelihood needs a key: min(n_visible, n_hidden) = {min(params.W.shape)} > "
+            f"log_likelihood needs a key: min(n_visible, n_hidden) = {min(params.n_visible, params.n_hidden)} > "
             f"{MAX_EXACT_UNITS}, so log Z is estimated by AIS")
     from rbm_jax import ais
 
     est = ais.log_partition(key, params, data=ais_kwargs.pop("base_data", data), **ais_kwargs)
-    value = -jnp.mean(_free_energy(params, data)) - est.log_z
+    value = -jnp.mean(model.free_energy(params, data)) - est.log_z
     return LikelihoodEstimate(value, est.stderr, "ais")

@@ -30,14 +30,15 @@ Contract:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rbm_jax import _checks
-from rbm_jax import diagnostics as _diag
+from rbm_jax._src import mcmc_stats
+from rbm_jax._src.mcmc_stats import Estimate
 
 __all__ = [
     "Estimate",
@@ -50,12 +51,8 @@ __all__ = [
 ]
 
 
-class Estimate(NamedTuple):
-    """A Monte Carlo estimate with its standard error."""
-
-    mean: jax.Array  # [*event] the estimate (for log_mean_exp: the log of the mean)
-    stderr: jax.Array  # [*event] its estimated standard error (Monte Carlo, 1 sd)
-    ess: jax.Array  # [*event] the effective sample size behind it (see each estimator)
+# Estimate(mean, stderr, ess) is defined in rbm_jax._src.mcmc_stats (the cores
+# build it, and rbm_jax.ais uses them); this module is its public home.
 
 
 # --------------------------------------------------------------------------
@@ -63,7 +60,7 @@ class Estimate(NamedTuple):
 
 
 def _values(x: Any, name: str, *, min_draws: int = 2) -> jax.Array:
-    arr = _diag._float_array(x, name)
+    arr = _checks.float_array(x, name)
     if arr.ndim < 1:
         raise ValueError(f"{name} must be [n, *event] with draws along axis 0, got a scalar")
     if arr.shape[0] < min_draws:
@@ -71,14 +68,14 @@ def _values(x: Any, name: str, *, min_draws: int = 2) -> jax.Array:
             f"{name} must have at least {min_draws} draws along axis 0 for a standard "
             f"error, got shape {arr.shape}"
         )
-    _diag._finite(arr, name)
+    _checks.check_finite(arr, name)
     return arr
 
 
 def _log_densities(values: jax.Array, log_p: Any, log_q: Any, p_name: str):
     """Checks log_p, log_q [n, *batch] against values [n, *batch, *event]; returns both."""
-    lp = _diag._float_array(log_p, p_name)
-    lq = _diag._float_array(log_q, "log_q")
+    lp = _checks.float_array(log_p, p_name)
+    lq = _checks.float_array(log_q, "log_q")
     if lp.shape != lq.shape:
         raise ValueError(
             f"{p_name} and log_q must have the same shape (one log density per draw), "
@@ -89,8 +86,8 @@ def _log_densities(values: jax.Array, log_p: Any, log_q: Any, p_name: str):
             f"{p_name} and log_q must be [n] (or [n, *batch]) matching the leading axes of "
             f"values {values.shape}, got {lp.shape}"
         )
-    _diag._finite(lp, p_name, allow_neg_inf=True)  # p(x) = 0 is a valid (zero) weight
-    _diag._finite(lq, "log_q")  # x was drawn from q, so q(x) > 0
+    _checks.check_finite(lp, p_name, allow_neg_inf=True)  # p(x) = 0 is a valid (zero) weight
+    _checks.check_finite(lq, "log_q")  # x was drawn from q, so q(x) > 0
     return lp, lq
 
 
@@ -102,20 +99,6 @@ def _common(values: jax.Array, log_p: jax.Array, log_q: jax.Array):
 
 def _expand(w: jax.Array, ndim: int) -> jax.Array:
     return w.reshape(w.shape + (1,) * (ndim - w.ndim))
-
-
-def _shifted_weights(log_w: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(exp(log_w - m), m) with m the max over axis 0 (0 where all weights are 0)."""
-    m = jnp.max(log_w, axis=0)
-    m = jnp.where(jnp.isfinite(m), m, 0)
-    return jnp.exp(log_w - m), m
-
-
-def _kish_core(log_w: jax.Array) -> jax.Array:
-    w, _ = _shifted_weights(log_w)  # max weight 1: no overflow; equal weights stay exact
-    s1, s2 = jnp.sum(w, axis=0), jnp.sum(w**2, axis=0)
-    ok = s2 > 0
-    return jnp.where(ok, s1**2 / jnp.where(ok, s2, 1), 0).astype(log_w.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -135,7 +118,7 @@ def _mc_mean_core(values: jax.Array) -> Estimate:
 def _is_core(values: jax.Array, log_p: jax.Array, log_q: jax.Array) -> Estimate:
     values, log_w = _common(values, log_p, log_q)
     n = values.shape[0]
-    w, m = _shifted_weights(log_w)
+    w, m = mcmc_stats.shifted_weights(log_w)
     wf = _expand(w, values.ndim) * values  # scaled by exp(-m)
     scale = _expand(jnp.exp(m), values.ndim - 1)  # [*batch, 1, ...]: undo the shift
 
@@ -144,7 +127,7 @@ def _is_core(values: jax.Array, log_p: jax.Array, log_q: jax.Array) -> Estimate:
 
     mean = rescale(jnp.mean(wf, axis=0))
     stderr = rescale(jnp.std(wf, axis=0, ddof=1) / jnp.sqrt(jnp.asarray(n, values.dtype)))
-    ess = jnp.broadcast_to(_expand(_kish_core(log_w), mean.ndim), mean.shape)
+    ess = jnp.broadcast_to(_expand(mcmc_stats.kish_core(log_w), mean.ndim), mean.shape)
     return Estimate(mean.astype(values.dtype), stderr.astype(values.dtype), ess)
 
 
@@ -155,7 +138,7 @@ def _snis_core(values: jax.Array, log_p: jax.Array, log_q: jax.Array) -> Estimat
     wn = _expand(w_norm, values.ndim)
     mean = jnp.sum(wn * values, axis=0)
     var = jnp.sum(wn**2 * (values - mean) ** 2, axis=0)
-    kish = _kish_core(log_w)
+    kish = mcmc_stats.kish_core(log_w)
     any_weight = _expand(kish > 0, mean.ndim)
     mean = jnp.where(any_weight, mean, jnp.nan)
     stderr = jnp.where(any_weight, jnp.sqrt(var), jnp.nan)
@@ -163,25 +146,10 @@ def _snis_core(values: jax.Array, log_p: jax.Array, log_q: jax.Array) -> Estimat
     return Estimate(mean.astype(values.dtype), stderr.astype(values.dtype), ess)
 
 
-@functools.partial(jax.jit, static_argnames="axis")
-def _log_mean_exp_core(log_w: jax.Array, axis: int = 0) -> Estimate:
-    log_w = jnp.moveaxis(log_w, axis, 0)
-    n = log_w.shape[0]
-    dtype = log_w.dtype
-    w, m = _shifted_weights(log_w)
-    mean_w = jnp.mean(w, axis=0)  # in units of exp(m)
-    ok = mean_w > 0
-    safe = jnp.where(ok, mean_w, 1)
-    log_mean = jnp.where(ok, m + jnp.log(safe), -jnp.inf)
-    rel_sd = jnp.std(w, axis=0, ddof=1) / safe  # sd(w) / mean(w), scale-free
-    stderr = jnp.where(ok, rel_sd / jnp.sqrt(jnp.asarray(n, dtype)), jnp.inf)
-    return Estimate(log_mean.astype(dtype), stderr.astype(dtype), _kish_core(log_w))
-
-
 @functools.partial(jax.jit, static_argnames="axes")
 def _mcmc_mean_core(trace: jax.Array, axes=(0, 1)) -> Estimate:
-    trace = _diag._canonical(trace, axes)
-    ess, _ = _diag._ess_core(trace, "mean")
+    trace = mcmc_stats.canonical(trace, axes)
+    ess, _ = mcmc_stats.ess_core(trace, "mean")
     flat = trace.reshape((-1,) + trace.shape[2:])
     mean = jnp.mean(flat, axis=0)
     sd = jnp.std(flat - flat[:1], axis=0, ddof=1)
@@ -293,7 +261,7 @@ def mcmc_mean(trace, *, draw_axis: int = 0, chain_axis: int | None = 1) -> Estim
       ``Estimate(mean, stderr, ess)`` of shape [*event]. A constant trace gives
       stderr 0 and ess N.
     """
-    arr, axes = _diag._draws_chains(trace, draw_axis, chain_axis, name="trace")
+    arr, axes = _checks.draws_chains(trace, draw_axis, chain_axis, name="trace")
     return _mcmc_mean_core(arr, axes)
 
 
@@ -320,17 +288,17 @@ def log_mean_exp(log_w, *, axis: int = 0) -> Estimate:
       ``Estimate`` with the other axes of ``log_w``. If every weight is 0:
       mean ``-inf``, stderr ``inf`` and ess 0.
     """
-    arr = _diag._float_array(log_w, "log_w")
+    arr = _checks.float_array(log_w, "log_w")
     if arr.ndim < 1:
         raise ValueError("log_w must have a draw axis, got a scalar")
-    a = _diag._axis(axis, arr.ndim, "axis")
+    a = _checks.axis_index(axis, arr.ndim, "axis")
     if arr.shape[a] < 2:
         raise ValueError(
             f"log_w must have at least 2 draws along axis {a} for a standard error, "
             f"got {arr.shape[a]}"
         )
-    _diag._finite(arr, "log_w", allow_neg_inf=True)
-    return _log_mean_exp_core(arr, a)
+    _checks.check_finite(arr, "log_w", allow_neg_inf=True)
+    return mcmc_stats.log_mean_exp_core(arr, a)
 
 
 def kish_ess(log_w, *, axis: int = 0) -> jax.Array:
@@ -345,14 +313,14 @@ def kish_ess(log_w, *, axis: int = 0) -> jax.Array:
     Returns:
       The other axes of ``log_w``.
     """
-    arr = _diag._float_array(log_w, "log_w")
+    arr = _checks.float_array(log_w, "log_w")
     if arr.ndim < 1:
         raise ValueError("log_w must have a draw axis, got a scalar")
-    a = _diag._axis(axis, arr.ndim, "axis")
-    _diag._finite(arr, "log_w", allow_neg_inf=True)
+    a = _checks.axis_index(axis, arr.ndim, "axis")
+    _checks.check_finite(arr, "log_w", allow_neg_inf=True)
     return _kish_jit(arr, a)
 
 
 @functools.partial(jax.jit, static_argnames="axis")
 def _kish_jit(log_w: jax.Array, axis: int) -> jax.Array:
-    return _kish_core(jnp.moveaxis(log_w, axis, 0))
+    return mcmc_stats.kish_core(jnp.moveaxis(log_w, axis, 0))

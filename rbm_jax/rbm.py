@@ -27,12 +27,12 @@ Contract:
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
 from rbm_jax import _checks
+from rbm_jax._src import model
+from rbm_jax.types import RBMParams
 
 __all__ = [
     "RBMParams",
@@ -47,22 +47,6 @@ __all__ = [
     "sample_h_given_v",
     "sample_v_given_h",
 ]
-
-
-class RBMParams(NamedTuple):
-    """Parameters of a binary RBM (a pytree)."""
-
-    W: jax.Array  # [n_visible, n_hidden] couplings
-    b: jax.Array  # [n_visible] visible biases
-    c: jax.Array  # [n_hidden] hidden biases
-
-    @property
-    def n_visible(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def n_hidden(self) -> int:
-        return self.W.shape[1]
 
 
 # --------------------------------------------------------------------------
@@ -120,66 +104,18 @@ def init_params(
     return RBMParams(W.astype(dtype), b.astype(dtype), c)
 
 
-# --------------------------------------------------------------------------
-# Unchecked cores (pure, jit-able). Other library modules call these inside
-# their own traced code, after validating at their own boundary.
+# The math lives once in rbm_jax._src.model (through the unit protocol); here it
+# is compiled once per function and validated at the boundary.
 
-
-def _visible_input(params: RBMParams, h: jax.Array) -> jax.Array:
-    """b + Wh, [..., n_visible]."""
-    return params.b + h @ params.W.T
-
-
-def _hidden_input(params: RBMParams, v: jax.Array) -> jax.Array:
-    """c + Wᵀv, [..., n_hidden]."""
-    return params.c + v @ params.W
-
-
-def _energy(params: RBMParams, v: jax.Array, h: jax.Array) -> jax.Array:
-    # vᵀWh is computed as (vW)·h; for batches this is a matmul then a row-wise dot.
-    return -(v @ params.b) - (h @ params.c) - jnp.sum((v @ params.W) * h, axis=-1)
-
-
-def _free_energy(params: RBMParams, v: jax.Array) -> jax.Array:
-    return -(v @ params.b) - jnp.sum(jax.nn.softplus(_hidden_input(params, v)), axis=-1)
-
-
-def _hidden_free_energy(params: RBMParams, h: jax.Array) -> jax.Array:
-    return -(h @ params.c) - jnp.sum(jax.nn.softplus(_visible_input(params, h)), axis=-1)
-
-
-def _log_prob_v_given_h(params: RBMParams, v: jax.Array, h: jax.Array) -> jax.Array:
-    return jnp.sum(jax.nn.log_sigmoid((2 * v - 1) * _visible_input(params, h)), axis=-1)
-
-
-def _log_prob_h_given_v(params: RBMParams, h: jax.Array, v: jax.Array) -> jax.Array:
-    return jnp.sum(jax.nn.log_sigmoid((2 * h - 1) * _hidden_input(params, v)), axis=-1)
-
-
-def _bernoulli(key, p: jax.Array) -> jax.Array:
-    # u < p with u ~ U[0, 1) in p's dtype: P(1) = p exactly, and the sample
-    # comes out as 0./1. in that dtype without a bool round trip.
-    u = jax.random.uniform(key, p.shape, p.dtype)
-    return (u < p).astype(p.dtype)
-
-
-def _sample_h_given_v(key, params: RBMParams, v: jax.Array) -> jax.Array:
-    return _bernoulli(key, jax.nn.sigmoid(_hidden_input(params, v)))
-
-
-def _sample_v_given_h(key, params: RBMParams, h: jax.Array) -> jax.Array:
-    return _bernoulli(key, jax.nn.sigmoid(_visible_input(params, h)))
-
-
-_energy_jit = jax.jit(_energy)
-_free_energy_jit = jax.jit(_free_energy)
-_hidden_free_energy_jit = jax.jit(_hidden_free_energy)
-_log_prob_v_given_h_jit = jax.jit(_log_prob_v_given_h)
-_log_prob_h_given_v_jit = jax.jit(_log_prob_h_given_v)
-_prob_h_given_v_jit = jax.jit(lambda p, v: jax.nn.sigmoid(_hidden_input(p, v)))
-_prob_v_given_h_jit = jax.jit(lambda p, h: jax.nn.sigmoid(_visible_input(p, h)))
-_sample_h_given_v_jit = jax.jit(_sample_h_given_v)
-_sample_v_given_h_jit = jax.jit(_sample_v_given_h)
+_energy_jit = jax.jit(model.energy)
+_free_energy_jit = jax.jit(model.free_energy)
+_hidden_free_energy_jit = jax.jit(model.hidden_free_energy)
+_log_prob_v_given_h_jit = jax.jit(model.log_prob_v_given_h)
+_log_prob_h_given_v_jit = jax.jit(model.log_prob_h_given_v)
+_prob_h_given_v_jit = jax.jit(model.prob_h_given_v)
+_prob_v_given_h_jit = jax.jit(model.prob_v_given_h)
+_sample_h_given_v_jit = jax.jit(model.sample_h_given_v)
+_sample_v_given_h_jit = jax.jit(model.sample_v_given_h)
 
 
 # --------------------------------------------------------------------------
@@ -187,11 +123,11 @@ _sample_v_given_h_jit = jax.jit(_sample_v_given_h)
 
 
 def _visible(params: RBMParams, v, name: str = "v") -> jax.Array:
-    return _checks.configuration(v, params.W.shape[0], name, params.W.dtype, layer="n_visible")
+    return _checks.configuration(v, params.n_visible, name, params.dtype, layer="n_visible")
 
 
 def _hidden(params: RBMParams, h, name: str = "h") -> jax.Array:
-    return _checks.configuration(h, params.W.shape[1], name, params.W.dtype, layer="n_hidden")
+    return _checks.configuration(h, params.n_hidden, name, params.dtype, layer="n_hidden")
 
 
 def energy(params: RBMParams, v, h) -> jax.Array:

@@ -35,13 +35,13 @@ def to_sklearn(params: RBMParams, **kwargs):
     """
     params = _checks.rbm_params(params)
     BernoulliRBM = _sklearn_rbm()
-    model = BernoulliRBM(n_components=params.W.shape[1], **kwargs)
+    model = BernoulliRBM(n_components=params.n_hidden, **kwargs)
     model.components_ = np.array(params.W, np.float64).T.copy()
     model.intercept_hidden_ = np.array(params.c, np.float64)
     model.intercept_visible_ = np.array(params.b, np.float64)
-    model.n_features_in_ = params.W.shape[0]
+    model.n_features_in_ = params.n_visible
     # What fit() would leave behind, so partial_fit/gibbs work on the result.
-    model.h_samples_ = np.zeros((model.batch_size, params.W.shape[1]))
+    model.h_samples_ = np.zeros((model.batch_size, params.n_hidden))
     model.random_state_ = np.random.RandomState(model.random_state if isinstance(model.random_state, int) else None)
     return model
 

@@ -6,13 +6,16 @@ statistics::
     ∂⟨log P(v)⟩/∂W = ⟨v σ(c + Wᵀv)ᵀ⟩_data − ⟨v hᵀ⟩_model   (likewise b: ⟨v⟩, c: ⟨h⟩)
 
 equivalently −∇[mean F(data) − mean F(model samples)] with the samples held
-fixed. The estimators differ only in where the model samples come from:
+fixed. The estimators differ only in where the model samples come from, and
+are values (``rbm_jax.estimators``, re-exported here):
 
-  * ``'cd'``  — CD-k: k Gibbs sweeps started at the minibatch (Hinton 2002);
-  * ``'pcd'`` — PCD-k: k sweeps of persistent chains carried across updates
-    (Tieleman 2008); one chain per minibatch row by default;
-  * ``'pt'``  — persistent parallel-tempering systems, k PT steps per update,
-    negatives from the β = 1 rung (Desjardins et al. 2010).
+  * ``cd(k)``  or ``'cd'``  — CD-k: k Gibbs sweeps started at the minibatch (Hinton 2002);
+  * ``pcd(k, n_chains)`` or ``'pcd'`` — PCD-k: k sweeps of persistent chains
+    carried across updates (Tieleman 2008); one chain per minibatch row by default;
+  * ``pt(k, betas)`` or ``'pt'`` — persistent parallel-tempering systems, k PT
+    steps per update, negatives from the β = 1 rung (Desjardins et al. 2010).
+
+A new estimator is a new ``estimators.Estimator`` value passed as ``method``.
 
 Model statistics use hidden probabilities σ(c + Wᵀv) of the negative
 samples (Rao-Blackwellised), as Hinton's guide recommends.
@@ -25,6 +28,10 @@ Contract:
     default is SGD with Hinton's momentum schedule (0.5, then 0.9 from epoch
     5). L2 weight decay applies to W only. optax minimises, so the update is
     fed the negative of the ascent direction.
+  * The default optimizer's learning rate is stored once, in the training
+    state's optimizer state. ``run_epochs``/``resume`` keep it, or set a new
+    one with ``learning_rate=``; with your own optimizer they refuse
+    ``learning_rate=`` (your optimizer carries its rate).
   * One epoch is one ``lax.scan`` over a fresh permutation of the rows, in
     minibatches of ``batch_size`` (the last ``n_rows % batch_size`` rows of
     each permutation are left out of that epoch).
@@ -53,26 +60,22 @@ import optax
 from jax import lax
 
 from rbm_jax import _checks, exact
-from rbm_jax.gibbs import (
-    GibbsState,
-    _pt_init,
-    _pt_kernel,
-    _PTArgs,
-)
-from rbm_jax.metrics import _pseudo_log_likelihood, _reconstruction_error
-from rbm_jax.rbm import (
-    RBMParams,
-    _bernoulli,
-    _free_energy,
-    _hidden_input,
-    _visible_input,
-)
+from rbm_jax._src import enumeration, fit_metrics, model
+from rbm_jax.estimators import CD, PCD, PT, ESTIMATORS, Estimator, as_estimator, cd, pcd, pt
+from rbm_jax.types import RBMParams, TrainState
 
 __all__ = [
     "METHODS",
     "TrainState",
     "TrainConfig",
     "HyperParams",
+    "Estimator",
+    "CD",
+    "PCD",
+    "PT",
+    "cd",
+    "pcd",
+    "pt",
     "data_statistics",
     "ascent_direction",
     "exact_gradient",
@@ -80,38 +83,38 @@ __all__ = [
     "hinton_sgd",
     "init_chains",
     "init_state",
+    "learning_rate_of",
     "make_train_step",
+    "epochs",
     "run_epochs",
     "resume",
     "fit",
     "fit_many",
 ]
 
-METHODS = ("cd", "pcd", "pt")
-
-
-class TrainState(NamedTuple):
-    """Everything training carries from one update to the next (a pytree)."""
-
-    params: RBMParams
-    opt_state: Any  # optax state
-    chains: Any  # None (CD), GibbsState [n_chains, ...] (PCD) or PTState [n_chains, ...] (PT)
-    key: jax.Array  # base key: update t uses fold_in(split(key)[0], t)
-    step: jax.Array  # [] int32, updates done so far
+#: The shorthand names of ``method``.
+METHODS = tuple(ESTIMATORS)
 
 
 class HyperParams(NamedTuple):
-    """Numeric hyperparameters: traced, so ``fit_many`` can vmap over them."""
+    """Numeric hyperparameters passed with each call (traced, so ``fit_many`` can vmap over them).
 
-    learning_rate: jax.Array  # []
+    The learning rate is not here: it lives once, in the optimizer state.
+    """
+
     weight_decay: jax.Array  # [] L2 cost on W only
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Static training settings (hashable: part of the compiled program's identity)."""
+    """Static training settings (hashable: part of the compiled program's identity).
 
-    method: str = "cd"
+    ``method`` is a shorthand name ('cd', 'pcd', 'pt', built with ``k``,
+    ``n_chains`` and ``betas``) or an ``Estimator`` value, which carries its own
+    settings (then ``k``, ``n_chains`` and ``betas`` here are not used).
+    """
+
+    method: Any = "cd"
     k: int = 1
     batch_size: int = 10
     n_chains: int | None = None  # persistent chains / PT systems; default batch_size
@@ -125,35 +128,24 @@ class TrainConfig:
     monitor_rows: int = 1000  # rows of training data used for evaluation metrics
 
     @property
-    def chains_count(self) -> int:
-        return self.batch_size if self.n_chains is None else self.n_chains
-
-    @property
-    def ladder(self) -> tuple:
-        if self.betas is not None:
-            return tuple(self.betas)
-        return tuple(float(b) for b in np.geomspace(1.0, 0.1, 10))  # = gibbs.geometric_ladder(10, 0.1)
+    def estimator(self) -> Estimator:
+        """The estimator value, with batch-dependent defaults filled in."""
+        return as_estimator(self.method, k=self.k, n_chains=self.n_chains, betas=self.betas).resolve(self.batch_size)
 
 
 # --------------------------------------------------------------------------
 # Gradient estimators
 
 
-def _stats(v: jax.Array, p_h: jax.Array) -> RBMParams:
-    """Mean sufficient statistics (⟨v hᵀ⟩, ⟨v⟩, ⟨h⟩) with h replaced by P(h=1|v)."""
-    n = v.shape[0]
-    return RBMParams(v.T @ p_h / n, jnp.mean(v, axis=0), jnp.mean(p_h, axis=0))
-
-
 def data_statistics(params: RBMParams, v) -> RBMParams:
     """⟨v σ(c + Wᵀv)ᵀ⟩, ⟨v⟩, ⟨σ(c + Wᵀv)⟩ over the rows of ``v`` [n_rows, n_visible]."""
     params = _checks.rbm_params(params)
-    v = _checks.data_matrix(v, params.W.shape[0], "v", params.W.dtype)
-    return _stats(v, jax.nn.sigmoid(_hidden_input(params, v)))
+    v = _checks.data_matrix(v, params.n_visible, "v", params.dtype)
+    return model.statistics(params, v, model.prob_h_given_v(params, v))
 
 
-def _ascent(params, v_data, p_h_data, v_model, p_h_model) -> RBMParams:
-    pos, neg = _stats(v_data, p_h_data), _stats(v_model, p_h_model)
+def _ascent(params, v_data, mean_h_data, v_model, mean_h_model):
+    pos, neg = model.statistics(params, v_data, mean_h_data), model.statistics(params, v_model, mean_h_model)
     return jax.tree_util.tree_map(jnp.subtract, pos, neg)
 
 
@@ -171,10 +163,10 @@ def ascent_direction(params: RBMParams, v_data, v_model) -> RBMParams:
       ``RBMParams``-shaped ascent direction.
     """
     params = _checks.rbm_params(params)
-    v_data = _checks.data_matrix(v_data, params.W.shape[0], "v_data", params.W.dtype)
-    v_model = _checks.data_matrix(v_model, params.W.shape[0], "v_model", params.W.dtype)
-    return _ascent(params, v_data, jax.nn.sigmoid(_hidden_input(params, v_data)),
-                   v_model, jax.nn.sigmoid(_hidden_input(params, v_model)))
+    v_data = _checks.data_matrix(v_data, params.n_visible, "v_data", params.dtype)
+    v_model = _checks.data_matrix(v_model, params.n_visible, "v_model", params.dtype)
+    return _ascent(params, v_data, model.prob_h_given_v(params, v_data),
+                   v_model, model.prob_h_given_v(params, v_model))
 
 
 def exact_gradient(params: RBMParams, data) -> RBMParams:
@@ -185,53 +177,13 @@ def exact_gradient(params: RBMParams, data) -> RBMParams:
     ``exact.log_likelihood``.
     """
     params = _checks.rbm_params(params)
-    data = _checks.data_matrix(data, params.W.shape[0], "data", params.W.dtype)
-    pos = _stats(data, jax.nn.sigmoid(_hidden_input(params, data)))
+    data = _checks.data_matrix(data, params.n_visible, "data", params.dtype)
+    pos = model.statistics(params, data, model.prob_h_given_v(params, data))
     m = exact.model_moments(params)
     return RBMParams(pos.W - m.vh, pos.b - m.v, pos.c - m.h)
 
 
-def _gibbs_sweeps(key, params, state: GibbsState, k: int):
-    """k block-Gibbs sweeps; also returns P(h=1|v) of the final v (no extra matmul)."""
-
-    def sweep(i, carry):
-        s, _ = carry
-        key_v, key_h = jax.random.split(jax.random.fold_in(key, i))
-        v = _bernoulli(key_v, jax.nn.sigmoid(_visible_input(params, s.h)))
-        p_h = jax.nn.sigmoid(_hidden_input(params, v))
-        return GibbsState(v, _bernoulli(key_h, p_h)), p_h
-
-    p0 = jnp.zeros_like(state.h)
-    return lax.fori_loop(0, k, sweep, (state, p0))
-
-
-def _negatives(key, params, batch, p_h_data, chains, cfg: TrainConfig):
-    """Model samples for one update: (v_model, P(h|v_model), new chains, info)."""
-    key_init, key_run = jax.random.split(key)
-    info = {}
-    if cfg.method == "cd":
-        start = GibbsState(batch, _bernoulli(key_init, p_h_data))
-        state, p_h = _gibbs_sweeps(key_run, params, start, cfg.k)
-        return state.v, p_h, chains, info
-    if cfg.method == "pcd":
-        state, p_h = _gibbs_sweeps(key_run, params, chains, cfg.k)
-        return state.v, p_h, state, info
-    betas = jnp.asarray(cfg.ladder, params.W.dtype)
-    args = _PTArgs(params, betas)
-
-    def run_system(k, system):
-        return lax.fori_loop(0, cfg.k, lambda i, s: _pt_kernel(jax.random.fold_in(k, i), args, s), system)
-
-    keys = jax.random.split(key_run, chains.v.shape[0])
-    new = jax.vmap(run_system)(keys, chains)
-    d_acc = (new.accepted - chains.accepted).sum(0)
-    d_att = (new.attempted - chains.attempted).sum(0)
-    info["swap_acceptance"] = d_acc / jnp.maximum(d_att, 1)
-    v_model = new.v[:, 0]
-    return v_model, jax.nn.sigmoid(_hidden_input(params, v_model)), new, info
-
-
-def gradient_estimate(key, params: RBMParams, batch, chains=None, *, method: str = "cd", k: int = 1,
+def gradient_estimate(key, params: RBMParams, batch, chains=None, *, method="cd", k: int = 1,
                       betas=None):
     """One stochastic estimate of the log-likelihood ascent direction.
 
@@ -241,8 +193,8 @@ def gradient_estimate(key, params: RBMParams, batch, chains=None, *, method: str
       batch: [batch, n_visible] data.
       chains: persistent chains for 'pcd' (``GibbsState`` [n_chains, ...]) or
         'pt' (``PTState`` [n_systems, ...]); see ``init_chains``; ignored by 'cd'.
-      method: 'cd', 'pcd' or 'pt'.
-      k: Gibbs sweeps (or PT steps) per estimate.
+      method: 'cd', 'pcd', 'pt', or an ``Estimator`` value.
+      k: Gibbs sweeps (or PT steps) per estimate (for a shorthand ``method``).
       betas: PT ladder (tuple or array, betas[0] == 1).
 
     Returns:
@@ -250,34 +202,23 @@ def gradient_estimate(key, params: RBMParams, batch, chains=None, *, method: str
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    batch = _checks.data_matrix(batch, params.W.shape[0], "batch", params.W.dtype)
-    cfg = _validated_config(TrainConfig(method=method, k=k, batch_size=batch.shape[0],
-                                        betas=None if betas is None else tuple(np.asarray(betas).tolist())))
-    if method != "cd" and chains is None:
-        raise ValueError(f"method {method!r} needs persistent chains: pass chains=init_chains(...)")
-    return _gradient_estimate(key, params, batch, chains, cfg)
+    batch = _checks.data_matrix(batch, params.n_visible, "batch", params.dtype)
+    est = as_estimator(method, k=k, betas=betas).resolve(batch.shape[0])
+    if est.persistent and chains is None:
+        raise ValueError(f"method {est.name!r} needs persistent chains: pass chains=init_chains(...)")
+    return _gradient_estimate(key, params, batch, chains, est)
 
 
-@functools.partial(jax.jit, static_argnames="cfg")
-def _gradient_estimate(key, params, batch, chains, cfg):
-    p_h_data = jax.nn.sigmoid(_hidden_input(params, batch))
-    v_m, p_m, chains, _ = _negatives(key, params, batch, p_h_data, chains, cfg)
-    return _ascent(params, batch, p_h_data, v_m, p_m), chains
+@functools.partial(jax.jit, static_argnames="est")
+def _gradient_estimate(key, params, batch, chains, est):
+    mean_h_data = model.prob_h_given_v(params, batch)
+    neg = est.negatives(key, params, batch, mean_h_data, chains)
+    return _ascent(params, batch, mean_h_data, neg.v, neg.mean_h), neg.chains
 
 
 def init_chains(key, params: RBMParams, data, cfg: TrainConfig):
-    """Persistent chains started at random rows of ``data`` (h drawn from P(h|v))."""
-    if cfg.method == "cd":
-        return None
-    key_rows, key_h = jax.random.split(key)
-    rows = jax.random.randint(key_rows, (cfg.chains_count,), 0, data.shape[0])
-    v = data[rows]
-    if cfg.method == "pcd":
-        return GibbsState(v, _bernoulli(key_h, jax.nn.sigmoid(_hidden_input(params, v))))
-    betas = jnp.asarray(cfg.ladder, params.W.dtype)
-    v = jnp.broadcast_to(v[:, None, :], (v.shape[0], betas.shape[0], v.shape[1]))
-    keys = jax.random.split(key_h, v.shape[0])
-    return jax.vmap(lambda kk, vv: _pt_init(kk, params, vv, betas))(keys, v)
+    """The estimator's persistent chains, started at random rows of ``data`` (None for CD)."""
+    return cfg.estimator.init_chains(key, params, data)
 
 
 # --------------------------------------------------------------------------
@@ -288,7 +229,9 @@ def hinton_sgd(learning_rate, *, initial_momentum=0.5, final_momentum=0.9, switc
     """SGD with momentum ``initial_momentum`` for ``switch_step`` updates, then ``final_momentum``.
 
     Hinton's guide (§9): momentum 0.5 while learning makes large initial
-    progress, 0.9 afterwards (we switch after 5 epochs by default).
+    progress, 0.9 afterwards (we switch after 5 epochs by default). The
+    learning rate is a numeric hyperparameter of the optimizer state
+    (``optax.inject_hyperparams``): that state is where it lives.
     """
 
     def momentum(count):
@@ -305,19 +248,43 @@ def _optimizer(cfg: TrainConfig, learning_rate, steps_per_epoch: int):
                       switch_step=cfg.momentum_switch_epoch * steps_per_epoch)
 
 
+def learning_rate_of(state: TrainState):
+    """The default optimizer's learning rate stored in ``state`` (``None`` for your own optimizer)."""
+    hyper = getattr(state.opt_state, "hyperparams", None)
+    return None if hyper is None else hyper.get("learning_rate")
+
+
+def _with_learning_rate(state: TrainState, learning_rate, cfg: TrainConfig) -> TrainState:
+    """``state`` with the default optimizer's rate set to ``learning_rate`` (None keeps it)."""
+    if learning_rate is None:
+        return state
+    if cfg.optimizer is not None:
+        raise ValueError(
+            "learning_rate= applies to the default optimizer only; this TrainConfig has its own "
+            "optimizer, which carries its own rate (build a new optax optimizer to change it)")
+    stored = learning_rate_of(state)
+    if stored is None:
+        raise ValueError("state.opt_state holds no learning rate: was it made with a different TrainConfig?")
+    rate = _validated_rate(learning_rate)
+    hyper = dict(state.opt_state.hyperparams, learning_rate=jnp.broadcast_to(
+        jnp.asarray(rate, jnp.asarray(stored).dtype), jnp.shape(stored)))
+    return state._replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+
+
 def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig, steps_per_epoch: int):
     params = state.params
-    p_h_data = jax.nn.sigmoid(_hidden_input(params, batch))
-    v_m, p_m, chains, info = _negatives(key, params, batch, p_h_data, state.chains, cfg)
-    ascent = _ascent(params, batch, p_h_data, v_m, p_m)
+    mean_h_data = model.prob_h_given_v(params, batch)
+    neg = cfg.estimator.negatives(key, params, batch, mean_h_data, state.chains)
+    ascent = _ascent(params, batch, mean_h_data, neg.v, neg.mean_h)
     # optax minimises: feed it the NLL gradient, plus the L2 cost on W only.
     grads = jax.tree_util.tree_map(jnp.negative, ascent)
     grads = grads._replace(W=grads.W + hp.weight_decay * params.W)
-    opt = _optimizer(cfg, hp.learning_rate, steps_per_epoch)
+    # The rate given here is only the constructor's: the update reads the one in opt_state.
+    opt = _optimizer(cfg, learning_rate_of(state), steps_per_epoch)
     updates, opt_state = opt.update(grads, state.opt_state, params)
     params = optax.apply_updates(params, updates)
-    metrics = {"grad_norm": optax.tree.norm(ascent), **info}
-    return TrainState(params, opt_state, chains, state.key, state.step + 1), metrics
+    metrics = {"grad_norm": optax.tree.norm(ascent), **neg.info}
+    return TrainState(params, opt_state, neg.chains, state.key, state.step + 1), metrics
 
 
 def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int) -> Callable:
@@ -331,29 +298,31 @@ def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int) -> 
 # Epochs
 
 
-def _step_and_shuffle_keys(key):
-    return jax.random.split(key)
-
-
 def _evaluate(params, monitor, held_out, cfg: TrainConfig):
     out = {
-        "recon_error": _reconstruction_error(params, monitor),
-        "pseudo_log_likelihood": jnp.mean(_pseudo_log_likelihood(params, monitor)),
+        "recon_error": fit_metrics.reconstruction_error(params, monitor),
+        "pseudo_log_likelihood": jnp.mean(fit_metrics.pseudo_log_likelihood(params, monitor)),
     }
     if held_out is not None:
-        out["free_energy_gap"] = jnp.mean(_free_energy(params, held_out)) - jnp.mean(_free_energy(params, monitor))
+        out["free_energy_gap"] = (jnp.mean(model.free_energy(params, held_out))
+                                  - jnp.mean(model.free_energy(params, monitor)))
     if cfg.exact_likelihood:
-        log_z = exact._log_partition(params)
-        out["log_likelihood"] = -jnp.mean(_free_energy(params, monitor)) - log_z
+        log_z = enumeration.log_partition(params)
+        out["log_likelihood"] = -jnp.mean(model.free_energy(params, monitor)) - log_z
         if held_out is not None:
-            out["held_out_log_likelihood"] = -jnp.mean(_free_energy(params, held_out)) - log_z
+            out["held_out_log_likelihood"] = -jnp.mean(model.free_energy(params, held_out)) - log_z
     return out
 
 
-def _epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int):
+def epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int):
+    """``n_epochs`` epochs as one ``lax.scan`` (traceable; the drivers below compile it).
+
+    Returns:
+      ``(state, history)`` with history arrays [n_epochs, ...].
+    """
     n_rows, n_visible = data.shape
     steps_per_epoch = n_rows // cfg.batch_size
-    key_steps, key_shuffle = _step_and_shuffle_keys(state.key)
+    key_steps, key_shuffle = jax.random.split(state.key)
 
     def one_epoch(state, _):
         epoch = state.step // steps_per_epoch
@@ -381,29 +350,29 @@ def _epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: Tr
     return lax.scan(one_epoch, state, None, length=n_epochs)
 
 
-_run_epochs_jit = jax.jit(_epochs, static_argnames=("cfg", "n_epochs"))
+_run_epochs_jit = jax.jit(epochs, static_argnames=("cfg", "n_epochs"))
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def _init_state(key, params, data, hp: HyperParams, cfg: TrainConfig) -> TrainState:
+def _init_state(key, params, data, learning_rate, cfg: TrainConfig) -> TrainState:
     key_chains, key_train = jax.random.split(key)
     steps_per_epoch = data.shape[0] // cfg.batch_size
-    opt = _optimizer(cfg, hp.learning_rate, steps_per_epoch)
-    chains = init_chains(key_chains, params, data, cfg)
+    opt = _optimizer(cfg, learning_rate, steps_per_epoch)
+    chains = cfg.estimator.init_chains(key_chains, params, data)
     return TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32))
 
 
+_init_state_jit = jax.jit(_init_state, static_argnames=("cfg",))
+
+
 # --------------------------------------------------------------------------
-# Public drivers
+# Validation: once, at the boundary of each public call.
 
 
 def _validated_config(cfg: TrainConfig) -> TrainConfig:
-    if cfg.method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {cfg.method!r}")
-    _checks.positive_int(cfg.k, "k")
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     _checks.positive_int(cfg.batch_size, "batch_size")
-    if cfg.n_chains is not None:
-        _checks.positive_int(cfg.n_chains, "n_chains")
+    cfg.estimator.validate()  # raises on a bad method, k, n_chains or ladder, naming it
     _checks.positive_int(cfg.metrics_every, "metrics_every")
     _checks.positive_int(cfg.monitor_rows, "monitor_rows")
     _checks.nonnegative_int(cfg.momentum_switch_epoch, "momentum_switch_epoch")
@@ -411,48 +380,57 @@ def _validated_config(cfg: TrainConfig) -> TrainConfig:
         m = getattr(cfg, name)
         if not (0 <= m < 1):
             raise ValueError(f"{name} must lie in [0, 1), got {m!r}")
-    if cfg.method == "pt":
-        b = np.asarray(cfg.ladder, np.float64)
-        if b.ndim != 1 or b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0) or b[0] != 1:
-            raise ValueError(f"betas must be a 1-D ladder of positive values with betas[0] == 1, got {cfg.betas!r}")
     if cfg.optimizer is not None and not isinstance(cfg.optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax GradientTransformation, got {type(cfg.optimizer).__name__}")
     return cfg
 
 
-def _validated_hparams(learning_rate, weight_decay, dtype) -> HyperParams:
-    lr, wd = np.asarray(learning_rate, np.float64), np.asarray(weight_decay, np.float64)
+def _validated_rate(learning_rate):
+    lr = np.asarray(learning_rate, np.float64)
     if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
         raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
+    return lr
+
+
+def _validated_decay(weight_decay, dtype) -> HyperParams:
+    wd = np.asarray(weight_decay, np.float64)
     if not np.all(np.isfinite(wd)) or np.any(wd < 0):
         raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay!r}")
-    return HyperParams(jnp.asarray(lr, dtype), jnp.asarray(wd, dtype))
+    return HyperParams(jnp.asarray(wd, dtype))
 
 
-def _prepare(params, data, held_out, cfg, learning_rate, weight_decay, n_epochs):
+def _validated_params(params):
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
-    dtype = params.W.dtype
-    data = _checks.data_matrix(data, params.W.shape[0], "data", dtype)
+    return params
+
+
+def _prepare(params, data, held_out, cfg, n_epochs):
+    """Validates what every training call shares; ``params`` must already be validated."""
+    dtype = params.dtype
+    data = _checks.data_matrix(data, params.n_visible, "data", dtype)
     if held_out is not None:
-        held_out = _checks.data_matrix(held_out, params.W.shape[0], "held_out", dtype)
+        held_out = _checks.data_matrix(held_out, params.n_visible, "held_out", dtype)
     cfg = _validated_config(cfg)
     if cfg.batch_size > data.shape[0]:
         raise ValueError(f"batch_size ({cfg.batch_size}) must not exceed the number of rows of data ({data.shape[0]})")
     n_epochs = _checks.nonnegative_int(n_epochs, "n_epochs")
-    if cfg.exact_likelihood and min(params.W.shape) > exact.MAX_ENUMERATED_UNITS:
+    smaller = min(params.n_visible, params.n_hidden)
+    if cfg.exact_likelihood and smaller > enumeration.MAX_ENUMERATED_UNITS:
         raise ValueError(
-            f"exact_likelihood needs min(n_visible, n_hidden) <= {exact.MAX_ENUMERATED_UNITS}, got {min(params.W.shape)}")
-    hp = _validated_hparams(learning_rate, weight_decay, dtype)
+            f"exact_likelihood needs min(n_visible, n_hidden) <= {enumeration.MAX_ENUMERATED_UNITS}, got {smaller}")
     monitor = data[: cfg.monitor_rows]
-    return params, data, held_out, monitor, cfg, hp, n_epochs
+    return data, held_out, monitor, cfg, n_epochs
 
 
 def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                 exact_likelihood) -> TrainConfig:
-    """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments."""
-    if exact_likelihood == "auto":  # cheap enough to evaluate every few epochs
-        exact_likelihood = min(_checks.rbm_params(params).W.shape) <= 16
+    """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments (``params`` validated)."""
+    if isinstance(exact_likelihood, str):
+        if exact_likelihood != "auto":
+            raise ValueError(f"exact_likelihood must be True, False or 'auto', got {exact_likelihood!r}")
+        # Cheap enough to evaluate every few epochs.
+        exact_likelihood = min(params.n_visible, params.n_hidden) <= 16
     return TrainConfig(
         method=method, k=k, batch_size=batch_size, n_chains=n_chains,
         betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
@@ -460,22 +438,43 @@ def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metri
     )
 
 
-def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=0.01) -> TrainState:
-    """The initial ``TrainState``: optimizer state, persistent chains (PCD/PT), key, step 0."""
+# --------------------------------------------------------------------------
+# Public drivers
+
+
+def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=None) -> TrainState:
+    """The initial ``TrainState``: optimizer state, persistent chains (PCD/PT), key, step 0.
+
+    Args:
+      learning_rate: the default optimizer's rate (default 0.01), stored in the
+        optimizer state; refused when ``cfg`` has its own optimizer.
+    """
     key = _checks.key(key)
-    params, data, _, _, cfg, hp, _ = _prepare(params, data, None, cfg, learning_rate, 0.0, 0)
-    return _init_state(key, params, data, hp, cfg)
+    params = _validated_params(params)
+    data, _, _, cfg, _ = _prepare(params, data, None, cfg, 0)
+    if learning_rate is not None and cfg.optimizer is not None:
+        raise ValueError(
+            "learning_rate= applies to the default optimizer only; this TrainConfig has its own "
+            "optimizer, which carries its own rate")
+    rate = _validated_rate(0.01 if learning_rate is None else learning_rate)
+    return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), cfg)
 
 
-def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=0.01,
+def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
                weight_decay=0.0, held_out=None):
     """Continues training ``state`` for ``n_epochs`` epochs in one compiled scan.
+
+    Args:
+      learning_rate: ``None`` keeps the rate stored in ``state``; a number sets
+        the default optimizer's rate from here on (refused with your own optimizer).
 
     Returns:
       ``(state, history)``: history maps metric names to arrays [n_epochs, ...].
     """
-    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
-        state.params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
+    params = _validated_params(state.params)
+    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    hp = _validated_decay(weight_decay, params.dtype)
+    state = _with_learning_rate(state, learning_rate, cfg)
     return _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n_epochs)
 
 
@@ -484,7 +483,7 @@ def fit(
     params: RBMParams,
     data,
     *,
-    method: str = "cd",
+    method="cd",
     k: int = 1,
     n_epochs: int,
     batch_size: int,
@@ -506,8 +505,10 @@ def fit(
       key: PRNG key (initial chains, shuffling, every update's sampling).
       params: initial ``RBMParams`` (e.g. ``rbm.init_params(key, n_v, n_h, data=data)``).
       data: [n_rows, n_visible] training data in [0, 1].
-      method: 'cd', 'pcd' or 'pt'.
-      k: Gibbs sweeps (PT steps) per update.
+      method: 'cd', 'pcd', 'pt', or an estimator value (``train.cd(k)``,
+        ``train.pcd(k, n_chains)``, ``train.pt(k, betas)``, or your own
+        ``estimators.Estimator``), which carries its own settings.
+      k: Gibbs sweeps (PT steps) per update, for a shorthand ``method``.
       n_epochs: passes over the data.
       batch_size: rows per minibatch.
       learning_rate: for the default optimizer (ignored when ``optimizer`` is given).
@@ -533,11 +534,13 @@ def fit(
       arrays with a leading epoch axis.
     """
     key = _checks.key(key)
+    params = _validated_params(params)
     cfg = _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood)
-    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
-        params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
-    state = _init_state(key, params, data, hp, cfg)
+    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    hp = _validated_decay(weight_decay, params.dtype)
+    rate = jnp.asarray(_validated_rate(learning_rate), params.dtype)
+    state = _init_state_jit(key, params, data, rate, cfg)
     state, history = _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
     return (state.params, history, state) if return_state else (state.params, history)
 
@@ -562,25 +565,29 @@ def _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk
     return state, {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in parts[0]}
 
 
-def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=0.01,
+def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
            weight_decay=0.0, held_out=None, callback=None, chunk_epochs=None):
     """Continues a saved run for ``n_epochs`` more epochs (see ``rbm_jax.checkpoint``).
 
     Bit-identical to an uninterrupted run with the same settings: every
-    update's randomness derives from ``state.key`` and ``state.step``.
+    update's randomness derives from ``state.key`` and ``state.step``, and the
+    learning rate is the one stored in ``state`` (``learning_rate=`` sets a new
+    one for the default optimizer, as in ``run_epochs``).
     """
-    params, data, held_out, monitor, cfg, hp, n_epochs = _prepare(
-        state.params, data, held_out, cfg, learning_rate, weight_decay, n_epochs)
+    params = _validated_params(state.params)
+    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    hp = _validated_decay(weight_decay, params.dtype)
+    state = _with_learning_rate(state, learning_rate, cfg)
     return _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"))
-def _fit_many(keys, params, data, monitor, held_out, hp, cfg, n_epochs):
-    def one(key, p, h):
-        state = _init_state(key, p, data, h, cfg)
-        return _epochs(state, data, monitor, held_out, h, cfg, n_epochs)
+def _fit_many(keys, params, data, monitor, held_out, rates, hp, cfg, n_epochs):
+    def one(key, p, rate, h):
+        state = _init_state(key, p, data, rate, cfg)
+        return epochs(state, data, monitor, held_out, h, cfg, n_epochs)
 
-    return jax.vmap(one)(keys, params, hp)
+    return jax.vmap(one)(keys, params, rates, hp)
 
 
 def fit_many(
@@ -588,7 +595,7 @@ def fit_many(
     params: RBMParams,
     data,
     *,
-    method: str = "cd",
+    method="cd",
     k: int = 1,
     n_epochs: int,
     batch_size: int,
@@ -623,22 +630,25 @@ def fit_many(
         if keys.ndim != 2 or keys.dtype != jnp.uint32:
             raise ValueError(f"keys must be typed keys [n_models] or legacy keys [n_models, 2], got {keys.shape} {keys.dtype}")
     n_models = keys.shape[0]
-    W = jnp.asarray(params[0])
-    batched = W.ndim == 3
-    single = jax.tree_util.tree_map(lambda x: x[0], params) if batched else params
+    if not hasattr(params, "_fields"):  # a plain (W, b, c) triple
+        params = RBMParams(*params)
+    # Batched params carry a leading [n_models] axis on every leaf. Every family's
+    # hidden biases c are [n_hidden] for one model, so their rank tells.
+    batched = jnp.ndim(params.c) == 2
+    single = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[0], params) if batched else params
+    single = _validated_params(single)
     cfg = _fit_config(single, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood)
-    single, data, held_out, monitor, cfg, _, n_epochs = _prepare(
-        single, data, held_out, cfg, 1.0, 0.0, n_epochs)
-    dtype = single.W.dtype
+    data, held_out, monitor, cfg, n_epochs = _prepare(single, data, held_out, cfg, n_epochs)
+    dtype = single.dtype
     if batched:
-        params = RBMParams(*(jnp.asarray(x, dtype) for x in params))
+        params = type(single)(*(jnp.asarray(x, dtype) for x in params))
+        _checks.finite_params(params)
         if any(x.shape[0] != n_models for x in params):
             raise ValueError(f"params has a leading axis that differs from n_models = {n_models}")
     else:
         params = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_models, *x.shape)), single)
-    lr = np.broadcast_to(np.asarray(learning_rate, np.float64), (n_models,))
-    wd = np.broadcast_to(np.asarray(weight_decay, np.float64), (n_models,))
-    hp = _validated_hparams(lr, wd, dtype)
-    states, history = _fit_many(keys, params, data, monitor, held_out, hp, cfg, n_epochs)
+    rates = jnp.asarray(np.broadcast_to(_validated_rate(learning_rate), (n_models,)), dtype)
+    hp = _validated_decay(np.broadcast_to(np.asarray(weight_decay, np.float64), (n_models,)), dtype)
+    states, history = _fit_many(keys, params, data, monitor, held_out, rates, hp, cfg, n_epochs)
     return states.params, jax.tree_util.tree_map(np.asarray, history)

@@ -102,3 +102,16 @@ def test_bad_targets(tmp_path, state):
         checkpoint.save(tmp_path / "no" / "such" / "run.npz", state)
     with pytest.raises(TypeError, match="config must be JSON-serialisable"):
         checkpoint.save(tmp_path / "c.npz", state, config={"f": object()})
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_by_name(tmp_path, state, monkeypatch):
+    """The training state's structure changed with format 2: a format-1 file says so, not 'tree mismatch'."""
+    monkeypatch.setattr(checkpoint, "FORMAT_VERSION", 1)
+    path = checkpoint.save(tmp_path / "old", state)
+    monkeypatch.undo()
+    assert checkpoint.FORMAT_VERSION == 2
+    with pytest.raises(checkpoint.CheckpointError, match=r"saved by an older version of rbm_jax \(format 1; "
+                                                         r"this version reads format 2\)"):
+        checkpoint.restore(path, like=state)
+    with pytest.raises(checkpoint.CheckpointError, match="older version"):
+        checkpoint.load_config(path)

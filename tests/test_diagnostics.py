@@ -14,6 +14,7 @@ from jax import lax
 
 from conftest import random_params
 from rbm_jax import diagnostics, rbm
+from rbm_jax._src import mcmc_stats
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its refactor on import
@@ -470,10 +471,10 @@ def test_jit_vmap_and_compile_once():
         diagnostics.rhat(runs[0], method="split"),
         rtol=1e-6,
     )
-    before = diagnostics._ess_core._cache_size()
+    before = mcmc_stats.ess_core._cache_size()
     for r in runs:
         diagnostics.ess(r * 2.0 + 1.0)
-    assert diagnostics._ess_core._cache_size() == before  # same shape: no recompilation
+    assert mcmc_stats.ess_core._cache_size() == before  # same shape: no recompilation
 
 
 # --------------------------------------------------------------------------

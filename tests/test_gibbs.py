@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import random_params, tv, tv_bound
-from rbm_jax import exact, gibbs
+from rbm_jax import exact, gibbs, rbm
+from rbm_jax._src import driver as core_driver
+from rbm_jax._src import sweep
 from rbm_jax.rbm import RBMParams
 
 N = 20_000
@@ -182,17 +184,17 @@ def test_pt_with_a_wrong_swap_ratio_fails(x64, monkeypatch):
     betas = jnp.array([1.0, 0.6, 0.35, 0.2])
     keys = jax.random.split(jax.random.key(9), len(betas))
     v0 = jnp.stack([exact.sample_exact(k, scaled(params, b), N) for k, b in zip(keys, betas)], axis=1)
-    real_swap = gibbs._swap_pass
+    real_swap = sweep.swap_pass
 
     def always_swap(key, params, state, betas, parity):
         return real_swap(key, params, state, jnp.full_like(betas, jnp.inf).at[0].set(1e30), parity)
 
-    monkeypatch.setattr(gibbs, "_swap_pass", always_swap)
-    gibbs._sample_pt.clear_cache()
+    monkeypatch.setattr(sweep, "swap_pass", always_swap)
+    core_driver.run_many_jit.clear_cache()
     try:
         _, trace = gibbs.sample_pt(jax.random.key(10), params, v0, 4, betas=betas, transform=gibbs.keep_v)
     finally:
-        gibbs._sample_pt.clear_cache()
+        core_driver.run_many_jit.clear_cache()
     table0 = np.asarray(exact.marginal_v_table(params))
     assert tv(trace[3, :, 0], table0) > tv_bound(table0, N)
 
@@ -204,10 +206,10 @@ def test_pt_swap_ratio_is_the_exact_metropolis_ratio(x64):
     v = jnp.array([[1.0, 0, 1], [0, 1, 1]])
     h = jnp.array([[1.0, 0], [0, 0]])
     state = gibbs.PTState(v, h, jnp.zeros(1, jnp.int32), jnp.zeros(1, jnp.int32))
-    e = np.asarray(gibbs._energy(params, v, h))
+    e = np.asarray(rbm.energy(params, v, h))
     expected = min(1.0, float(np.exp((1.0 - 0.5) * (e[0] - e[1]))))
     keys = jax.random.split(jax.random.key(0), N)
-    out = jax.vmap(lambda k: gibbs._swap_pass(k, params, state, betas, 0))(keys)
+    out, _ = jax.vmap(lambda k: sweep.swap_pass(k, params, state, betas, 0))(keys)
     freq = float(out.accepted.mean())
     assert abs(freq - expected) < 4 * np.sqrt(expected * (1 - expected) / N) + 1e-12
     swapped = np.asarray(out.accepted[:, 0] == 1)
@@ -303,16 +305,57 @@ def test_same_key_same_samples_and_key_types():
 def test_driver_compiles_once_for_repeated_calls():
     params = random_params(154, 6, 5)
     v0 = jnp.zeros((10, 6))
-    gibbs._sample_chains.clear_cache()
+    core_driver.run_many_jit.clear_cache()
     for seed in range(3):
         gibbs.sample_chains(jax.random.key(seed), params, v0, 10, transform=gibbs.keep_free_energy)
         gibbs.sample_chains(jax.random.key(seed), params._replace(b=params.b + seed), v0, 10,
                             transform=gibbs.keep_free_energy)
-    assert gibbs._sample_chains._cache_size() == 1
-    gibbs._sample_pt.clear_cache()
+    assert core_driver.run_many_jit._cache_size() == 1
+    core_driver.run_many_jit.clear_cache()
     for seed in range(3):
         gibbs.sample_pt(jax.random.key(seed), params, v0, 5, n_temps=3)
-    assert gibbs._sample_pt._cache_size() == 1
+    assert core_driver.run_many_jit._cache_size() == 1
+
+
+def test_new_ladders_and_masks_do_not_recompile():
+    """Settings (β, a ladder, a clamp mask) are traced arguments of the one kernel, not structure."""
+    params = random_params(157, 6, 5)
+    state = gibbs.init(jax.random.key(0), params, jnp.zeros((3, 6)))
+    tempered, clamped, pt_kernel = sweep.build_sweep(tempered=True), sweep.build_sweep(clamped=True), sweep.build_pt()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def tempered_sweep(key, params, settings, state):
+        return tempered(key, params, settings, state)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def clamped_sweep(key, params, settings, state):
+        return clamped(key, params, settings, state)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def pt_step(key, params, settings, state):
+        return pt_kernel(key, params, settings, state)
+
+    pt_state = gibbs.pt_init(jax.random.key(1), params, jnp.zeros(6), gibbs.geometric_ladder(4))
+    for i, beta in enumerate([0.3, 0.7, 1.0]):
+        b = jnp.asarray(beta, jnp.float32)
+        tempered_sweep(jax.random.key(i), params, sweep.SweepSettings(b, b), state)
+        mask = jnp.arange(6) < i
+        clamped_sweep(jax.random.key(i), params, sweep.SweepSettings(clamp=mask), state)
+        ladder = gibbs.geometric_ladder(4, beta_min=0.1 * (i + 1))
+        pt_step(jax.random.key(i), params, sweep.PTSettings(ladder), pt_state)
+    # The public samplers likewise reuse one compiled program across ladders and masks.
+    v0 = jnp.zeros((4, 6))
+    core_driver.run_many_jit.clear_cache()
+    for i in range(3):
+        gibbs.sample_pt(jax.random.key(i), params, v0, 3, betas=gibbs.geometric_ladder(3, 0.2 + 0.1 * i))
+    assert core_driver.run_many_jit._cache_size() == 1
+    core_driver.run_many_jit.clear_cache()
+    for i in range(3):
+        gibbs.sample_chains(jax.random.key(i), params, v0, 3, clamp=jnp.arange(6) < i + 1, beta=0.5 + 0.1 * i)
+    assert core_driver.run_many_jit._cache_size() == 1
 
 
 def test_step_traces_once_under_jit():
@@ -330,9 +373,9 @@ def test_step_traces_once_under_jit():
 
 def test_no_host_callbacks_inside_the_scan():
     params = random_params(156, 6, 5)
-    args = gibbs._ChainArgs(params, None, None)
+    kernel, settings = sweep.build_sweep(), sweep.SweepSettings()
     jaxpr = jax.make_jaxpr(
-        lambda k, v: gibbs._sample_chains(k, args, v, 20, 0, 1, gibbs.keep_free_energy)
+        lambda k, v: core_driver.run_many(k, kernel, params, settings, v, 20, transform=gibbs.keep_free_energy)
     )(jax.random.key(0), jnp.zeros((4, 6)))
     text = str(jaxpr)
     assert "scan" in text
@@ -341,7 +384,8 @@ def test_no_host_callbacks_inside_the_scan():
     v0 = jax.device_put(jnp.zeros((4, 6)))
     key = jax.random.key(1)
     with jax.transfer_guard("disallow"):
-        out = gibbs._sample_chains(key, args, v0, 20, 0, 1, gibbs.keep_free_energy)
+        out = core_driver.run_many_jit(key, kernel, params, settings, v0, n_steps=20,
+                                       transform=gibbs.keep_free_energy)
     assert out[1].shape == (20, 4)
 
 

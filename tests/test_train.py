@@ -40,7 +40,7 @@ def test_ascent_direction_is_minus_grad_of_free_energy_difference(x64):
 def test_exact_gradient_equals_autodiff_of_exact_likelihood(x64, shape):
     params = random_params(301, *shape)
     X = jax.random.bernoulli(jax.random.key(2), 0.5, (20, shape[0])).astype(jnp.float64)
-    autodiff = jax.grad(lambda p: exact._log_marginal_v(p, X).mean())(params)
+    autodiff = jax.grad(lambda p: exact.log_likelihood(p, X))(params)
     chex.assert_trees_all_close(train.exact_gradient(params, X), autodiff, atol=TOL, rtol=0)
 
 
@@ -117,7 +117,7 @@ def test_one_step_by_hand_with_sgd_and_weight_decay(x64):
     X = bas3()
     params = random_params(304, 9, 4)
     cfg = train.TrainConfig(method="cd", k=2, batch_size=14, optimizer=optax.sgd(0.3))
-    hp = train.HyperParams(jnp.asarray(0.3), jnp.asarray(0.05))
+    hp = train.HyperParams(jnp.asarray(0.05))  # the rate is the optimizer's own (0.3)
     state = train.TrainState(params, cfg.optimizer.init(params), None, jax.random.key(0), jnp.zeros((), jnp.int32))
     step = train.make_train_step(cfg, hp, steps_per_epoch=1)
     new, metrics = step(jax.random.key(9), state, X)
@@ -213,8 +213,8 @@ def test_no_host_callbacks_inside_training():
     p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
     cfg = train.TrainConfig(method="pcd", batch_size=7, exact_likelihood=True)
     state = train.init_state(jax.random.key(1), p0, X, cfg)
-    hp = train.HyperParams(jnp.asarray(0.01), jnp.asarray(0.0))
-    text = str(jax.make_jaxpr(lambda s: train._epochs(s, X, X, None, hp, cfg, 3))(state))
+    hp = train.HyperParams(jnp.asarray(0.0))
+    text = str(jax.make_jaxpr(lambda s: train.epochs(s, X, X, None, hp, cfg, 3))(state))
     assert "scan" in text and "callback" not in text
 
 
@@ -247,3 +247,60 @@ def test_bad_arguments_are_named():
         train.gradient_estimate(key, p0, X, method="pcd")
     with pytest.raises(ValueError, match=r"params\.W contains NaN"):
         train.fit(key, p0._replace(W=p0.W.at[0, 0].set(jnp.nan)), X, n_epochs=1, batch_size=7)
+
+
+# ---------------------------------------------------------------- the learning rate lives once
+
+
+def test_run_epochs_and_resume_honour_a_new_learning_rate():
+    """The default optimizer's rate is stored once (in the optimizer state); a new rate is honoured.
+
+    (Before it was stored twice, and run_epochs/resume silently kept the old one.)
+    """
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    cfg = train.TrainConfig(method="pcd", batch_size=7)
+    state0 = train.init_state(jax.random.key(1), p0, X, cfg, learning_rate=0.01)
+    np.testing.assert_allclose(train.learning_rate_of(state0), 0.01)
+    kept, _ = train.run_epochs(state0, X, 3, cfg)
+    same, _ = train.run_epochs(state0, X, 3, cfg, learning_rate=0.01)
+    fast, _ = train.run_epochs(state0, X, 3, cfg, learning_rate=5.0)
+    fresh_fast, _ = train.run_epochs(train.init_state(jax.random.key(1), p0, X, cfg, learning_rate=5.0), X, 3, cfg)
+    chex.assert_trees_all_equal(same, kept)
+    chex.assert_trees_all_equal(fast, fresh_fast)  # same as having started at 5.0
+    assert not np.allclose(fast.params.W, kept.params.W)
+    np.testing.assert_allclose(train.learning_rate_of(fast), 5.0)
+    resumed, _ = train.resume(state0, X, 3, cfg, learning_rate=5.0)
+    chex.assert_trees_all_equal(resumed, fast)
+    kept_resumed, _ = train.resume(fast, X, 2, cfg)  # no rate given: the stored 5.0 stays
+    chex.assert_trees_all_equal(kept_resumed, train.run_epochs(fast, X, 2, cfg, learning_rate=5.0)[0])
+
+
+def test_a_learning_rate_for_your_own_optimizer_is_refused():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    cfg = train.TrainConfig(method="cd", batch_size=7, optimizer=optax.sgd(0.1))
+    with pytest.raises(ValueError, match="learning_rate= applies to the default optimizer only"):
+        train.init_state(jax.random.key(1), p0, X, cfg, learning_rate=0.5)
+    state = train.init_state(jax.random.key(1), p0, X, cfg)
+    assert train.learning_rate_of(state) is None
+    with pytest.raises(ValueError, match="learning_rate= applies to the default optimizer only"):
+        train.run_epochs(state, X, 1, cfg, learning_rate=0.5)
+    with pytest.raises(ValueError, match="learning_rate= applies to the default optimizer only"):
+        train.resume(state, X, 1, cfg, learning_rate=0.5)
+    with pytest.raises(ValueError, match="learning_rate must be finite and > 0"):
+        train.run_epochs(train.init_state(jax.random.key(1), p0, X, train.TrainConfig(batch_size=7)), X, 1,
+                         train.TrainConfig(batch_size=7), learning_rate=-1.0)
+
+
+def test_fit_validates_params_once(monkeypatch):
+    """Validation happens once at the boundary of each public call."""
+    from rbm_jax import _checks
+
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    calls = []
+    real = _checks.rbm_params
+    monkeypatch.setattr(_checks, "rbm_params", lambda *a, **k: calls.append(1) or real(*a, **k))
+    train.fit(jax.random.key(1), p0, X, n_epochs=1, batch_size=7)
+    assert len(calls) == 1

@@ -1,0 +1,114 @@
+"""The one scan driver: every sampler, AIS run and training negative phase runs under it.
+
+It alone owns key handling and vmapping:
+
+  * step ``t`` of a chain (burn-in steps counted from 0) uses ``fold_in(key, t)``,
+    so the state after ``t`` steps does not depend on burn-in/thin bookkeeping;
+  * chain ``i`` of ``run_many`` uses ``jax.random.split(key, n_chains)[i]`` and
+    equals that chain run alone by ``run_from``/``run``;
+  * a chain started from a position (``run_from``) splits its key once more:
+    the first half draws the initial state (``kernel.init``), the second runs.
+
+A kernel is ``kernel(key, params, settings, state) -> (state, info)``; a
+``transform(params, state)`` picks what is kept per kept step, so memory does
+not grow with the number of steps unless a trace is asked for. With
+``schedule=True`` every leaf of ``settings`` has a leading axis over the
+``burn_in + n_steps`` steps and step ``t`` sees ``settings[t]`` (AIS).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys"]
+
+STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform", "schedule", "start")
+
+
+def chain_keys(key, n_chains: int):
+    """The per-chain keys ``run_many`` uses: ``jax.random.split(key, n_chains)``."""
+    return jax.random.split(key, n_chains)
+
+
+def _zeros_like_info(kernel, key, params, settings, state, schedule):
+    step_settings = jax.tree_util.tree_map(lambda x: x[0], settings) if schedule else settings
+    shape = jax.eval_shape(lambda: kernel(key, params, step_settings, state)[1])
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+
+
+def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0, thin: int = 1,
+        transform=None, schedule: bool = False):
+    """Runs ONE chain: ``burn_in`` steps, then ``n_steps`` steps keeping every ``thin``-th.
+
+    Returns:
+      ``(final_state, trace, last_info)``: the trace stacks ``transform(params,
+      state)`` over the kept steps ``[n_steps // thin, ...]`` (``None`` without a
+      transform); ``last_info`` is the info of the last step (zeros after none).
+    """
+
+    def advance(t, carry):
+        s, _ = carry
+        step_settings = jax.tree_util.tree_map(lambda x: x[t], settings) if schedule else settings
+        return kernel(jax.random.fold_in(key, t), params, step_settings, s)
+
+    info = _zeros_like_info(kernel, key, params, settings, state, schedule)
+    carry = lax.fori_loop(0, burn_in, advance, (state, info))
+    n_kept = n_steps // thin
+
+    def kept_block(c, i):
+        start = burn_in + i * thin
+        c = lax.fori_loop(start, start + thin, advance, c)
+        return c, (None if transform is None else transform(params, c[0]))
+
+    carry, trace = lax.scan(kept_block, carry, jnp.arange(n_kept))
+    tail_start = burn_in + n_kept * thin
+    state, info = lax.fori_loop(tail_start, burn_in + n_steps, advance, carry)
+    return state, trace, info
+
+
+def run_from(key, kernel, params, settings, x0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
+             transform=None, schedule: bool = False):
+    """Starts one chain at position ``x0`` (``kernel.init``) and runs it; see ``run``."""
+    key_init, key_run = jax.random.split(key)
+    init_settings = jax.tree_util.tree_map(lambda x: x[0], settings) if schedule else settings
+    state = kernel.init(key_init, params, init_settings, x0)
+    return run(key_run, kernel, params, settings, state, n_steps, burn_in=burn_in, thin=thin,
+               transform=transform, schedule=schedule)
+
+
+def run_many(key, kernel, params, settings, starts, n_steps: int, *, burn_in: int = 0, thin: int = 1,
+             transform=None, schedule: bool = False, start: str = "position"):
+    """Runs independent chains, one per leading row of ``starts``, vmapped.
+
+    Args:
+      start: ``"position"`` — rows are positions, started by ``kernel.init``
+        (``run_from``); ``"state"`` — rows are kernel states, run as they are.
+
+    Returns:
+      ``(final [n_chains, ...], trace [n_kept, n_chains, ...] or None, last_info [n_chains, ...])``,
+      the trace time-major.
+    """
+    n_chains = jax.tree_util.tree_leaves(starts)[0].shape[0]
+    one = run_from if start == "position" else run
+    kwargs = dict(burn_in=burn_in, thin=thin, transform=transform, schedule=schedule)
+    final, trace, info = jax.vmap(
+        lambda k, s: one(k, kernel, params, settings, s, n_steps, **kwargs)
+    )(chain_keys(key, n_chains), starts)
+    # vmap puts chains first; the contract is time-major [n_kept, n_chains, ...].
+    trace = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
+    return final, trace, info
+
+
+def init_many(key, kernel, params, settings, positions):
+    """Initial states for many chains: chain ``i`` is ``kernel.init(split(key, n)[i], ..., positions[i])``."""
+    n_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
+    return jax.vmap(lambda k, x: kernel.init(k, params, settings, x))(chain_keys(key, n_chains), positions)
+
+
+#: Compiled entry points, shared by every public sampler so equal structures share compiled code.
+run_many_jit = jax.jit(run_many, static_argnames=STATIC)
+run_from_jit = jax.jit(run_from, static_argnames=STATIC[:-1])

@@ -1,0 +1,55 @@
+"""Cores of the fit metrics (``rbm_jax.metrics``), shared with training's in-loop monitor.
+
+Unchecked and traceable; ``rbm_jax.metrics`` validates at its boundary.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from rbm_jax._src import model
+
+__all__ = ["reconstruction_error", "flip_free_energies", "pseudo_log_likelihood", "stochastic_pseudo_log_likelihood"]
+
+
+def reconstruction_error(params, v: jax.Array) -> jax.Array:
+    """Mean over rows of Σ_i (v_i − E[v_i | h = P(h|v)])²: mean-field, deterministic."""
+    p_h = model.prob_h_given_v(params, v)
+    v_rec = model.prob_v_given_h(params, p_h)
+    return jnp.mean(jnp.sum((v - v_rec) ** 2, axis=-1))
+
+
+def flip_free_energies(params, v: jax.Array) -> jax.Array:
+    """F(v with bit i flipped) for every row and every i: [n_visible, n_rows].
+
+    Flipping unit i adds d_i = 1 − 2 v_i to it, which moves the hidden input by
+    d_i W_i: a rank-one update, so each unit costs O(n_rows × n_hidden), and
+    memory stays O(n_rows × n_hidden) by mapping over units.
+    """
+    a = model.hidden_natural(params, v)  # [n_rows, n_hidden]
+    bv = v @ params.b
+
+    def one_unit(i):
+        d = 1 - 2 * v[:, i]  # [n_rows]
+        a_i = a + d[:, None] * params.W[i]
+        return -(bv + d * params.b[i]) - jnp.sum(jax.nn.softplus(a_i), axis=-1)
+
+    return jax.lax.map(one_unit, jnp.arange(v.shape[-1]))
+
+
+@jax.jit
+def pseudo_log_likelihood(params, v: jax.Array) -> jax.Array:
+    """Σ_i log P(v_i | v_−i) per row: [n_rows]."""
+    f = model.free_energy(params, v)  # [n_rows]
+    f_flip = flip_free_energies(params, v)  # [n_visible, n_rows]
+    # P(v_i | v_−i) = e^{−F(v)} / (e^{−F(v)} + e^{−F(v^i)}) = σ(F(v^i) − F(v)).
+    return jnp.sum(jax.nn.log_sigmoid(f_flip - f), axis=0)
+
+
+@jax.jit
+def stochastic_pseudo_log_likelihood(params, v: jax.Array, flip_index: jax.Array) -> jax.Array:
+    """scikit-learn's estimate: n_visible · log σ(F(ṽ) − F(v)), one flipped unit per row."""
+    rows = jnp.arange(v.shape[0])
+    v_flip = v.at[rows, flip_index].set(1 - v[rows, flip_index])
+    return v.shape[-1] * jax.nn.log_sigmoid(model.free_energy(params, v_flip) - model.free_energy(params, v))

@@ -1,0 +1,209 @@
+"""The one block-Gibbs sweep, and the kernels built from it: plain, tempered, clamped, path, PT.
+
+A kernel is ``kernel(key, params, settings, state) -> (state, info)``
+(BlackJAX's shape, key first). Builders close over static *structure* only —
+tempered or not, clamped or not, on a reference path or not, PT or plain — and
+*settings* (β, a ladder, a clamp mask, reference fields) are a traced pytree
+argument, so a new ladder or mask reuses the compiled program.
+
+One sweep is v' ~ P(v | h), then h' ~ P(h | v'), so a ``GibbsState``'s h is
+always a draw from P(h | v). Every layer is drawn through its unit type
+(``units.py``) from natural parameters η, which tempering scales and a
+reference path mixes; so the sweep is written once for every family.
+
+Paths. Tempering at β targets P_β(v, h) ∝ exp(−β E(v, h)): η → β η. The
+reference path targets ∝ exp(−β E(v, h) − (1 − β) E_ref(v, h)) with E_ref a
+model of independent units whose natural parameters are ``settings.reference``
+(the AIS base model): η → β η + (1 − β) η_ref, and β = 0 is legitimate there.
+The two half-steps carry their own β (``beta_v``, ``beta_h``); they are equal
+except in AIS, whose hidden half-step already draws h for the next rung's
+distribution (so every AIS transition is one sweep, nothing wasted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from rbm_jax._src import model
+from rbm_jax.types import GibbsState, PTState
+
+__all__ = [
+    "Reference",
+    "SweepSettings",
+    "SweepInfo",
+    "PTSettings",
+    "PTInfo",
+    "SweepKernel",
+    "PTKernel",
+    "build_sweep",
+    "build_pt",
+    "sweep",
+    "swap_pass",
+]
+
+
+class Reference(NamedTuple):
+    """Natural parameters of a reference model of independent units (no couplings)."""
+
+    v: jax.Array  # η of the visible units [n_visible, ...]
+    h: jax.Array  # η of the hidden units [n_hidden]
+
+
+class SweepSettings(NamedTuple):
+    """Traced settings of a sweep; ``None`` where the kernel's structure does not use them."""
+
+    beta_v: Any = None  # [] or broadcastable to the batch ([..., 1]): β of the visible half-step
+    beta_h: Any = None  # the same for the hidden half-step
+    clamp: Any = None  # [n_visible] bool, True where a visible unit is held at its value
+    reference: Any = None  # Reference fields of the path's β = 0 end
+
+
+class SweepInfo(NamedTuple):
+    """What a sweep reports beside the new state."""
+
+    mean_h: jax.Array  # [..., n_hidden] E[h | v'] at the hidden half-step (P(h=1|v') for binary units)
+
+
+class PTSettings(NamedTuple):
+    """Traced settings of a parallel-tempering step."""
+
+    betas: jax.Array  # [n_temps] ladder, betas[0] == 1 (the model)
+    reference: Any = None  # Reference fields, on the reference path
+
+
+class PTInfo(NamedTuple):
+    """What a PT step reports: this step's swap decisions."""
+
+    accepted: jax.Array  # [n_temps - 1] bool, pair (i, i+1) swapped in this step
+
+
+def _path(units, eta, beta, eta_ref, tempered: bool, reference: bool):
+    if reference:
+        return units.mix(eta, eta_ref, beta)
+    if tempered:
+        return units.temper(eta, beta)
+    return eta
+
+
+def sweep(key, params, settings: SweepSettings, state: GibbsState, *, tempered=False, clamped=False,
+          reference=False):
+    """v' ~ P(v | h) (clamped units kept), then h' ~ P(h | v'): the library's one sweep."""
+    key_v, key_h = jax.random.split(key)
+    units_v, units_h = model.visible_units(params), model.hidden_units(params)
+    ref = settings.reference
+    eta_v = _path(units_v, model.visible_natural(params, state.h), settings.beta_v,
+                  None if ref is None else ref.v, tempered, reference)
+    v = units_v.sample(key_v, eta_v)
+    if clamped:
+        # P(v|h) factorises over units, so drawing all and restoring the clamped
+        # ones is an exact draw of the free units given h.
+        v = jnp.where(settings.clamp, state.v, v)
+    eta_h = _path(units_h, model.hidden_natural(params, v), settings.beta_h,
+                  None if ref is None else ref.h, tempered, reference)
+    h, mean_h = units_h.sample_and_mean(key_h, eta_h)
+    return GibbsState(v, h), SweepInfo(mean_h)
+
+
+def init_hidden(key, params, settings: SweepSettings, v, *, tempered=False, reference=False) -> GibbsState:
+    """A joint state at ``v``: h drawn from the hidden half-step's conditional."""
+    units_h = model.hidden_units(params)
+    ref = settings.reference
+    eta_h = _path(units_h, model.hidden_natural(params, v), settings.beta_h,
+                  None if ref is None else ref.h, tempered, reference)
+    return GibbsState(v, units_h.sample(key, eta_h))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepKernel:
+    """A block-Gibbs kernel of fixed structure (hashable: equal structures share compiled code)."""
+
+    tempered: bool = False
+    clamped: bool = False
+    reference: bool = False
+
+    def __call__(self, key, params, settings: SweepSettings, state: GibbsState):
+        return sweep(key, params, settings, state, tempered=self.tempered, clamped=self.clamped,
+                     reference=self.reference)
+
+    def init(self, key, params, settings: SweepSettings, v) -> GibbsState:
+        return init_hidden(key, params, settings, v, tempered=self.tempered, reference=self.reference)
+
+    def init_from_mean(self, key, params, v, mean_h) -> GibbsState:
+        """A joint state at ``v`` from an already computed E[h | v] (training's data phase)."""
+        return GibbsState(v, model.hidden_units(params).sample_given_mean(key, mean_h))
+
+
+def build_sweep(*, tempered: bool = False, clamped: bool = False, reference: bool = False) -> SweepKernel:
+    """The block-Gibbs kernel ``kernel(key, params, SweepSettings, GibbsState) -> (GibbsState, SweepInfo)``."""
+    return SweepKernel(bool(tempered or reference), bool(clamped), bool(reference))
+
+
+# --------------------------------------------------------------------------
+# Parallel tempering.
+
+
+def swap_pass(key, params, state: PTState, betas: jax.Array, parity: int) -> tuple[PTState, jax.Array]:
+    """Metropolis swaps of neighbouring pairs (i, i+1) with i ≡ parity (mod 2).
+
+    Such pairs are disjoint, so their swaps are independent moves, each
+    leaving Π_k P_{β_k} invariant. Swapping joint states (v, h) keeps every
+    rung a joint sample. Ratio: exp((β_i − β_{i+1})(E_i − E_{i+1})).
+
+    Returns:
+      ``(state, accept [n_temps − 1] bool)``.
+    """
+    n_pairs = betas.shape[0] - 1
+    e = model.energy(params, state.v, state.h)  # [n_temps], at β = 1
+    log_ratio = (betas[:-1] - betas[1:]) * (e[:-1] - e[1:])
+    u = jax.random.uniform(key, (n_pairs,), e.dtype)
+    active = (jnp.arange(n_pairs) % 2) == parity
+    # A NaN ratio compares False: rejected, never accepted.
+    accept = active & (jnp.log(u) < log_ratio)
+    no = jnp.zeros((1,), bool)
+    take_next = jnp.concatenate([accept, no])  # rung i receives rung i+1's sample
+    take_prev = jnp.concatenate([no, accept])  # rung i+1 receives rung i's
+
+    def permute(x):
+        cond_shape = (-1,) + (1,) * (x.ndim - 1)
+        up, down = jnp.roll(x, -1, axis=0), jnp.roll(x, 1, axis=0)
+        return jnp.where(take_next.reshape(cond_shape), up,
+                         jnp.where(take_prev.reshape(cond_shape), down, x))
+
+    new = PTState(
+        permute(state.v), permute(state.h),
+        state.accepted + accept.astype(jnp.int32),
+        state.attempted + active.astype(jnp.int32),
+    )
+    return new, accept
+
+
+@dataclasses.dataclass(frozen=True)
+class PTKernel:
+    """One PT step: a sweep on every rung at its β, then swaps of even pairs, then odd pairs."""
+
+    def __call__(self, key, params, settings: PTSettings, state: PTState):
+        key_gibbs, key_even, key_odd = jax.random.split(key, 3)
+        # Every rung sweeps at its own β: one matmul for the ladder, natural parameters scaled per rung.
+        beta = settings.betas[:, None]
+        g, _ = sweep(key_gibbs, params, SweepSettings(beta, beta), GibbsState(state.v, state.h),
+                     tempered=True)
+        state = state._replace(v=g.v, h=g.h)
+        state, even = swap_pass(key_even, params, state, settings.betas, 0)
+        state, odd = swap_pass(key_odd, params, state, settings.betas, 1)
+        return state, PTInfo(even | odd)
+
+    def init(self, key, params, settings: PTSettings, v) -> PTState:
+        """Rung k starts at ``v[k]`` ([n_temps, n_visible]); h from P_{β_k}(h | v[k])."""
+        beta = settings.betas[:, None]
+        g = init_hidden(key, params, SweepSettings(beta, beta), v, tempered=True)
+        zeros = jnp.zeros((settings.betas.shape[0] - 1,), jnp.int32)
+        return PTState(g.v, g.h, zeros, zeros)
+
+
+def build_pt() -> PTKernel:
+    """The PT kernel ``kernel(key, params, PTSettings, PTState) -> (PTState, PTInfo)``."""
+    return PTKernel()
