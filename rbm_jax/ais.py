@@ -32,6 +32,12 @@ Salakhutdinov & Murray's (0→0.5 in steps of 1e-3, 0.5→0.9 in 1e-4, 0.9→1 i
 (visible biases the log-odds of the smoothed data means); without it, the
 model's own visible biases. Runs are vmapped; memory does not grow with K.
 
+Implementation: the annealing path is the library's reference path (the
+base model is a reference of independent units), and every transition is one
+sweep of the library's one kernel (``rbm_jax._src.sweep``) run by its one
+driver: each run carries (v, h), and a sweep draws v at β_k, then h already
+at β_{k+1}, so T_k = "h ~ P_k(h|v), v ~ P_k(v|h)" costs exactly one sweep.
+
 References:
   R. Neal, Annealed importance sampling, Statistics and Computing 2001.
   R. Salakhutdinov & I. Murray, On the quantitative analysis of deep belief networks, ICML 2008.
@@ -216,7 +222,9 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
     """Forward AIS estimate of log Z with its standard error.
 
     Args:
-      key: PRNG key; run ``r`` uses ``jax.random.split(key, n_runs)[r]``.
+      key: PRNG key: ``(key_start, key_run) = split(key)``; the runs start at
+        exact draws of the base model made with ``key_start``, and run ``r``
+        anneals with ``jax.random.split(key_run, n_runs)[r]``.
       params: ``RBMParams`` of the model.
       n_runs: independent annealing runs (>= 2, for a standard error).
       n_betas: length of a default-shaped schedule (see ``schedule``).

@@ -69,10 +69,6 @@ _CLAMPED = build_sweep(clamped=True)
 _PT = build_pt()
 
 
-def _kernel_for(tempered: bool, clamped: bool):
-    return build_sweep(tempered=tempered, clamped=clamped)
-
-
 # --------------------------------------------------------------------------
 # Validation at the boundary.
 
@@ -255,7 +251,7 @@ def _validated_run(key, params, n_steps, burn_in, thin, transform, beta, clamp):
             raise ValueError(f"beta must be a scalar inverse temperature, got shape {beta.shape}")
         beta = beta.astype(params.dtype)
     mask = None if clamp is None else _validated_mask(clamp, params.n_visible)
-    kernel = _kernel_for(beta is not None, mask is not None)
+    kernel = build_sweep(tempered=beta is not None, clamped=mask is not None)
     settings = SweepSettings(beta, beta, mask)
     return key, params, kernel, settings, dict(n_steps=n_steps, burn_in=burn_in, thin=thin, transform=transform)
 
