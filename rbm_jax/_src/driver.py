@@ -18,7 +18,6 @@ not grow with the number of steps unless a trace is asked for. With
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp

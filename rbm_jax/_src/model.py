@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 
 from rbm_jax._src.units import UNITS
