@@ -51,27 +51,28 @@ def test_a_new_estimator_plugs_in_without_touching_train(x64):
 def test_training_with_the_toy_estimator_climbs_the_likelihood():
     X = data.bars_and_stripes(3)
     p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
-    params, hist = train.fit(jax.random.key(1), p0, X, method=ExactNegatives(n_samples=200), n_epochs=100,
-                             batch_size=7, learning_rate=0.5)
+    est = ExactNegatives(n_samples=200)
+    keys = jax.random.split(jax.random.key(1), 2)
+    params, hist = train.fit(keys[0], p0, X, method=est, n_epochs=100, batch_size=7, learning_rate=0.5)
     ll = hist["log_likelihood"]
     assert ll.shape == (100,) and np.all(np.isfinite(ll))
     assert ll[-1] > exact.log_likelihood(p0, X) + 0.5
     # And as a value in fit_many: model i equals model i trained alone.
-    keys = jax.random.split(jax.random.key(2), 2)
-    many, _ = train.fit_many(keys, p0, X, method=ExactNegatives(n_samples=50), n_epochs=2, batch_size=7)
-    alone, _ = train.fit(keys[1], p0, X, method=ExactNegatives(n_samples=50), n_epochs=2, batch_size=7)
-    np.testing.assert_allclose(many.W[1], alone.W, rtol=1e-5, atol=1e-6)
+    many, _ = train.fit_many(keys, p0, X, method=est, n_epochs=100, batch_size=7, learning_rate=0.5)
+    np.testing.assert_allclose(many.W[0], params.W, rtol=1e-5, atol=1e-6)
 
 
 def test_shorthands_are_the_estimator_values():
-    """'cd' / 'pcd' / 'pt' are shorthands for cd(k) / pcd(k, n) / pt(k, betas): same numbers."""
+    """'cd' / 'pcd' / 'pt' are shorthands for cd(k) / pcd(k, n) / pt(k, betas): same value, same numbers."""
+    for name, value in (("cd", train.cd(2)), ("pcd", train.pcd(2, n_chains=7)), ("pt", train.pt(2, (1.0, 0.5)))):
+        cfg = train.TrainConfig(method=name, k=2, batch_size=7, betas=(1.0, 0.5) if name == "pt" else None)
+        resolved = value.resolve(7)  # n_chains defaults to the batch size
+        assert cfg.estimator == resolved and train.TrainConfig(method=value, batch_size=7).estimator == resolved
     X = data.bars_and_stripes(3)
     p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
-    for name, value in (("cd", train.cd(2)), ("pcd", train.pcd(2, n_chains=7)), ("pt", train.pt(2, (1.0, 0.5)))):
-        a, _ = train.fit(jax.random.key(1), p0, X, method=name, k=2, betas=(1.0, 0.5) if name == "pt" else None,
-                         n_epochs=3, batch_size=7)
-        b, _ = train.fit(jax.random.key(1), p0, X, method=value, n_epochs=3, batch_size=7)
-        np.testing.assert_array_equal(a.W, b.W)
+    a, _ = train.fit(jax.random.key(1), p0, X, method="pt", k=2, betas=(1.0, 0.5), n_epochs=2, batch_size=7)
+    b, _ = train.fit(jax.random.key(1), p0, X, method=train.pt(2, (1.0, 0.5)), n_epochs=2, batch_size=7)
+    np.testing.assert_array_equal(a.W, b.W)
     assert train.cd(3).label == "CD-3" and train.pt(1, (1.0, 0.5, 0.2)).label == "PT-1 (3 rungs)"
 
 
