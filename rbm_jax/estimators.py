@@ -129,7 +129,7 @@ class PCD(Estimator):
         return _SWEEP.init(key_h, params, SweepSettings(), random_rows(key_rows, data, self.n_chains))
 
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
-        _, key_run = jax.random.split(key)
+        _, key_run = jax.random.split(key)  # the same key_run as CD's, so draws match across releases
         state, _, info = driver.run(key_run, _SWEEP, params, SweepSettings(), chains, self.k)
         return Negatives(state.v, info.mean_h, state, {})
 

@@ -254,14 +254,18 @@ def learning_rate_of(state: TrainState):
     return None if hyper is None else hyper.get("learning_rate")
 
 
-def _with_learning_rate(state: TrainState, learning_rate, cfg: TrainConfig) -> TrainState:
-    """``state`` with the default optimizer's rate set to ``learning_rate`` (None keeps it)."""
-    if learning_rate is None:
-        return state
-    if cfg.optimizer is not None:
+def _refuse_rate_for_own_optimizer(learning_rate, cfg: TrainConfig) -> None:
+    if learning_rate is not None and cfg.optimizer is not None:
         raise ValueError(
             "learning_rate= applies to the default optimizer only; this TrainConfig has its own "
             "optimizer, which carries its own rate (build a new optax optimizer to change it)")
+
+
+def _with_learning_rate(state: TrainState, learning_rate, cfg: TrainConfig) -> TrainState:
+    """``state`` with the default optimizer's rate set to ``learning_rate`` (None keeps it)."""
+    _refuse_rate_for_own_optimizer(learning_rate, cfg)
+    if learning_rate is None:
+        return state
     stored = learning_rate_of(state)
     if stored is None:
         raise ValueError("state.opt_state holds no learning rate: was it made with a different TrainConfig?")
@@ -452,10 +456,7 @@ def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=
     key = _checks.key(key)
     params = _validated_params(params)
     data, _, _, cfg, _ = _prepare(params, data, None, cfg, 0)
-    if learning_rate is not None and cfg.optimizer is not None:
-        raise ValueError(
-            "learning_rate= applies to the default optimizer only; this TrainConfig has its own "
-            "optimizer, which carries its own rate")
+    _refuse_rate_for_own_optimizer(learning_rate, cfg)
     rate = _validated_rate(0.01 if learning_rate is None else learning_rate)
     return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), cfg)
 

@@ -11,9 +11,8 @@ It alone owns key handling and vmapping:
 
 A kernel is ``kernel(key, params, settings, state) -> (state, info)``; a
 ``transform(params, state)`` picks what is kept per kept step, so memory does
-not grow with the number of steps unless a trace is asked for. With
-``schedule=True`` every leaf of ``settings`` has a leading axis over the
-``burn_in + n_steps`` steps and step ``t`` sees ``settings[t]`` (AIS).
+not grow with the number of steps unless a trace is asked for. A kernel whose
+settings change along the run (AIS's schedule) keeps its step index in its state.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from jax import lax
 
 __all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys"]
 
-STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform", "schedule", "start")
+STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform")
 
 
 def chain_keys(key, n_chains: int):
@@ -33,14 +32,13 @@ def chain_keys(key, n_chains: int):
     return jax.random.split(key, n_chains)
 
 
-def _zeros_like_info(kernel, key, params, settings, state, schedule):
-    step_settings = jax.tree_util.tree_map(lambda x: x[0], settings) if schedule else settings
-    shape = jax.eval_shape(lambda: kernel(key, params, step_settings, state)[1])
+def _zeros_like_info(kernel, key, params, settings, state):
+    shape = jax.eval_shape(lambda: kernel(key, params, settings, state)[1])
     return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
 
 
 def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0, thin: int = 1,
-        transform=None, schedule: bool = False):
+        transform=None):
     """Runs ONE chain: ``burn_in`` steps, then ``n_steps`` steps keeping every ``thin``-th.
 
     Returns:
@@ -51,10 +49,9 @@ def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0,
 
     def advance(t, carry):
         s, _ = carry
-        step_settings = jax.tree_util.tree_map(lambda x: x[t], settings) if schedule else settings
-        return kernel(jax.random.fold_in(key, t), params, step_settings, s)
+        return kernel(jax.random.fold_in(key, t), params, settings, s)
 
-    info = _zeros_like_info(kernel, key, params, settings, state, schedule)
+    info = _zeros_like_info(kernel, key, params, settings, state)
     carry = lax.fori_loop(0, burn_in, advance, (state, info))
     n_kept = n_steps // thin
 
@@ -70,17 +67,16 @@ def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0,
 
 
 def run_from(key, kernel, params, settings, x0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
-             transform=None, schedule: bool = False):
+             transform=None):
     """Starts one chain at position ``x0`` (``kernel.init``) and runs it; see ``run``."""
     key_init, key_run = jax.random.split(key)
-    init_settings = jax.tree_util.tree_map(lambda x: x[0], settings) if schedule else settings
-    state = kernel.init(key_init, params, init_settings, x0)
+    state = kernel.init(key_init, params, settings, x0)
     return run(key_run, kernel, params, settings, state, n_steps, burn_in=burn_in, thin=thin,
-               transform=transform, schedule=schedule)
+               transform=transform)
 
 
 def run_many(key, kernel, params, settings, starts, n_steps: int, *, burn_in: int = 0, thin: int = 1,
-             transform=None, schedule: bool = False, start: str = "position"):
+             transform=None, start: str = "position"):
     """Runs independent chains, one per leading row of ``starts``, vmapped.
 
     Args:
@@ -93,7 +89,7 @@ def run_many(key, kernel, params, settings, starts, n_steps: int, *, burn_in: in
     """
     n_chains = jax.tree_util.tree_leaves(starts)[0].shape[0]
     one = run_from if start == "position" else run
-    kwargs = dict(burn_in=burn_in, thin=thin, transform=transform, schedule=schedule)
+    kwargs = dict(burn_in=burn_in, thin=thin, transform=transform)
     final, trace, info = jax.vmap(
         lambda k, s: one(k, kernel, params, settings, s, n_steps, **kwargs)
     )(chain_keys(key, n_chains), starts)
@@ -109,5 +105,5 @@ def init_many(key, kernel, params, settings, positions):
 
 
 #: Compiled entry points, shared by every public sampler so equal structures share compiled code.
-run_many_jit = jax.jit(run_many, static_argnames=STATIC)
-run_from_jit = jax.jit(run_from, static_argnames=STATIC[:-1])
+run_many_jit = jax.jit(run_many, static_argnames=STATIC + ("start",))
+run_from_jit = jax.jit(run_from, static_argnames=STATIC)

@@ -20,7 +20,6 @@ is a small stateless class of static methods over η:
                              −β E − (1 − β) E_ref: β η + (1 − β) η_ref
   * ``states(n, dtype)``     all configurations of n units, in ``itertools.product``
                              order (finite state spaces only)
-  * ``check_values(x, name)``  refuses a concrete configuration outside the state space
 
 Tempering and path-mixing are linear in η for every exponential family, which
 is why samplers, estimators, AIS and tempering never need to know the unit type.
@@ -33,8 +32,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-from rbm_jax import _checks
 
 __all__ = ["Bernoulli", "UNITS", "bernoulli", "bits"]
 
@@ -59,7 +56,6 @@ class Bernoulli:
     """Binary units x ∈ {0, 1}; η is the logit: P(x = 1 | η) = σ(η), A(η) = Σ softplus(η)."""
 
     name = "bernoulli"
-    n_states = 2
 
     @staticmethod
     def mean(eta: jax.Array) -> jax.Array:
@@ -110,10 +106,6 @@ class Bernoulli:
     def index_states(index: jax.Array, n: int, dtype) -> jax.Array:
         """Configurations number ``index`` (in ``states`` order) of n units: [..., n]."""
         return bits(index, n, dtype)
-
-    @staticmethod
-    def check_values(x, name: str) -> None:
-        _checks.unit_values(x, name, binary=True)
 
 
 #: Unit types by the name a params type gives them.
