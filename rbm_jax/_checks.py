@@ -3,22 +3,33 @@
 Every public function of the library runs its arguments through these helpers
 first, so that a wrong shape, a non-binary data set or a NaN is reported with
 the argument's name and what was expected, instead of surfacing as a broadcast
-error deep inside XLA or as a silent NaN.
+error deep inside XLA or as a plausible-looking number.
 
-Shapes are always checked (they are static, even under a caller's ``jit``);
-values (NaN, range, binariness) only when the array is concrete, i.e. not a
-tracer inside a caller's ``jit``/``vmap``/``scan``.
+Shapes and dtypes are always checked: they are static, even under a caller's
+``jit``. Values (NaN, inf, a unit type's legal range) are checked when the
+array is concrete. All of one call's value checks run fused on the device
+(``values``): one jitted reduction over every array, one transfer of a few
+counts back to the host; the arrays themselves are copied to the host only to
+write the error message once something is wrong.
+
+What cannot be checked: inside a caller's own ``jit``/``vmap``/``scan`` the
+arguments are tracers, so only shapes and dtypes are checked there; NaN or
+out-of-range values then pass through as they would in any jitted code. Check
+your inputs once outside the transformation (calling any public function on
+them eagerly does it), or wrap your function with ``jax.experimental.checkify``.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rbm_jax._src.units import UNITS
 from rbm_jax.types import RBMParams
 
 
@@ -55,6 +66,63 @@ def nonnegative_int(value: Any, name: str) -> int:
     if n < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {n}")
     return n
+
+
+def real_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Returns ``value`` as a finite float in the given range, or raises naming ``name``.
+
+    ``low``/``high`` bound the range (closed unless ``low_open``/``high_open``).
+    Strings, bools, arrays with more than one element and NaN/inf are refused.
+    """
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    rng = ("" if low is None and high is None else
+           f" in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}")
+    if isinstance(value, (bool, np.bool_, str, bytes)) or np.size(value) != 1:
+        raise TypeError(f"{name} must be a finite number{rng}, got {value!r}")
+    try:
+        x = float(np.asarray(value).reshape(()))
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a finite number{rng}, got {value!r}") from None
+    ok = np.isfinite(x)
+    if ok and low is not None:
+        ok = x > low if low_open else x >= low
+    if ok and high is not None:
+        ok = x < high if high_open else x <= high
+    if not ok:
+        raise ValueError(f"{name} must be a finite number{rng}, got {value!r}")
+    return x
+
+
+def ladder(betas: Any, name: str = "betas", *, allow_zero: bool = False) -> np.ndarray | None:
+    """Checks an inverse-temperature ladder 1 = β_0 > β_1 > ... > β_last > 0; returns its host values.
+
+    One rung is a legal ladder (plain Gibbs). The last rung may be 0 only when
+    ``allow_zero`` (a reference path ends at its reference distribution).
+    Returns ``None`` when ``betas`` is a tracer: only its shape can be checked.
+    """
+    shape = np.shape(betas)
+    if len(shape) != 1 or shape[0] < 1:
+        raise ValueError(f"{name} must be a 1-D ladder [n_temps], got shape {shape}")
+    if not is_concrete(betas):
+        return None
+    b = np.asarray(betas)
+    if not np.issubdtype(b.dtype, np.floating):
+        b = b.astype(np.float64)
+    shown = "[" + ", ".join(f"{x:.6g}" for x in b) + "]"
+    lowest = "0" if allow_zero else "0 (exclusive)"
+    if not np.all(np.isfinite(b)) or np.any(b > 1) or np.any(b < 0) or (not allow_zero and np.any(b == 0)):
+        raise ValueError(f"{name} must hold finite inverse temperatures in "
+                         f"{'[0, 1]' if allow_zero else '(0, 1]'}, got {shown}")
+    if b[0] != 1:
+        raise ValueError(f"{name}[0] must be 1 (rung 0 samples the model itself), got {b[0]:.6g}")
+    up = np.flatnonzero(b[1:] >= b[:-1])
+    if up.size:
+        i = int(up[0]) + 1
+        raise ValueError(f"{name} must decrease strictly from 1 down to {lowest}; got {name}[{i}] = "
+                         f"{b[i]:.6g} >= {name}[{i - 1}] = {b[i - 1]:.6g} in {shown}")
+    return b
 
 
 def float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
@@ -99,6 +167,10 @@ def rbm_params(params: Any, name: str = "params"):
     one entry there.
     """
     if type(params) not in PARAMS_RULES:
+        if isinstance(params, dict):
+            raise TypeError(
+                f"{name} must be an RBM params type ({', '.join(t.__name__ for t in PARAMS_RULES)}), "
+                f"got a dict with keys {sorted(map(str, params))}; build one with RBMParams(**{name})")
         if isinstance(params, tuple) and hasattr(params, "_fields"):
             raise TypeError(f"{name} must be an RBM params type ({', '.join(t.__name__ for t in PARAMS_RULES)}), "
                             f"got {type(params).__name__}")
@@ -142,11 +214,151 @@ def _binary_rule(params: RBMParams, name: str) -> RBMParams:
 PARAMS_RULES = {RBMParams: _binary_rule}
 
 
+# --------------------------------------------------------------------------
+# Value rules, checked fused on the device
+
+
+class Rule(NamedTuple):
+    """A value rule: ``invalid(x)`` is True where an entry of ``x`` breaks it.
+
+    ``expected`` says what is legal, for the error message; ``problem``, when
+    set, names what the rule catches instead ("NaN or inf").
+    """
+
+    invalid: Callable[[Any], Any]
+    expected: str
+    problem: str | None = None
+
+
+# Written with comparisons only, so that one rule serves jax and numpy arrays,
+# and so that NaN (every comparison False) is caught.
+def _not_finite(x):
+    return ~((x > -np.inf) & (x < np.inf))
+
+
+def _nan_or_plus_inf(x):
+    return ~(x < np.inf)
+
+
+FINITE = Rule(_not_finite, "finite values", "NaN or inf")
+NO_NAN_OR_PLUS_INF = Rule(_nan_or_plus_inf, "values < +inf (-inf allowed)", "NaN or +inf")
+
+
+def _not_a_distribution(p):
+    # An entry is flagged when it is negative or not finite, or when its vector
+    # (the last axis) does not sum to 1 within sqrt(eps) of the dtype: far above
+    # the round-off of normalising or summing a table, far below any real
+    # normalisation mistake.
+    tol = float(np.sqrt(np.finfo(p.dtype).eps))
+    off = abs(p.sum(axis=-1, keepdims=True) - 1) > tol
+    return ~((p >= 0) & (p < np.inf)) | off
+
+
+DISTRIBUTION = Rule(_not_a_distribution,
+                    "probability vectors over the last axis: finite, >= 0, summing to 1 "
+                    "(within sqrt(eps) of the dtype)")
+
+
+def value_rule(units: str) -> Rule:
+    """The value rule of a unit type (by its ``UNITS`` name): what a layer's input may hold."""
+    u = UNITS[units]
+    return Rule(u.invalid_value, u.values)
+
+
+def state_rule(units: str) -> Rule:
+    """The state rule of a unit type: entries must be states (enumeration, histograms)."""
+    u = UNITS[units]
+    return Rule(u.invalid_state, u.states_expected)
+
+
+@functools.lru_cache(maxsize=None)
+def _invalid_counter(rules: tuple) -> Callable:
+    """One jitted reduction per tuple of rules: arrays -> [len(rules)] int32 counts of bad entries.
+
+    A closure per rules tuple (rather than the rules as a static argument)
+    keeps the call on jit's fast C++ dispatch path: about half the overhead.
+    """
+    @jax.jit
+    def count(arrays):
+        return jnp.stack([jnp.sum(rule.invalid(x), dtype=jnp.int32) for rule, x in zip(rules, arrays)])
+    return count
+
+
+def values(*checks: tuple[Any, str, Rule]) -> None:
+    """Checks ``(array, name, rule)`` triples; raises naming the first array that breaks its rule.
+
+    Concrete device arrays are checked together, in one jitted reduction whose
+    only transfer is one count per array; host (numpy) arrays are checked on
+    the host, where they already are. Tracers (a caller's ``jit``), ``None``,
+    empty and boolean arrays are skipped: a tracer has no values yet, and
+    booleans are legal for every rule here.
+    """
+    todo = [(x, name, rule) for x, name, rule in checks
+            if x is not None and is_concrete(x) and np.size(x) and _dtype(x) != np.bool_]
+    on_device = [i for i, (x, _, _) in enumerate(todo) if isinstance(x, jax.Array)]
+    counts = [None] * len(todo)
+    if on_device:
+        found = _invalid_counter(tuple(todo[i][2] for i in on_device))(
+            tuple(todo[i][0] for i in on_device))
+        if not is_concrete(found):
+            return  # called under a caller's trace: even concrete inputs give traced counts
+        for i, n in zip(on_device, np.asarray(found)):
+            counts[i] = int(n)
+    for (x, name, rule), n in zip(todo, counts):
+        if n is None:  # a host array: checked where it is
+            n = int(np.sum(rule.invalid(np.asarray(x))))
+        if n:
+            raise ValueError(_message(np.asarray(x), name, rule, n))
+
+
+def _dtype(x) -> np.dtype:
+    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+def _show(value) -> str:
+    # The shortest repr that round-trips in the array's own dtype: 0.1, not 0.10000000149.
+    if np.issubdtype(np.asarray(value).dtype, np.floating) and np.isfinite(value):
+        return np.format_float_positional(value, trim="0")
+    return str(value)
+
+
+def _message(host: np.ndarray, name: str, rule: Rule, count: int) -> str:
+    bad = np.asarray(rule.invalid(host)).reshape(host.shape)
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    if rule.problem is not None:
+        return (f"{name} contains {count} {rule.problem} value(s), first {_show(host[where])} "
+                f"at index {where}")
+    nonfinite = _not_finite(host) if np.issubdtype(host.dtype, np.floating) else np.zeros(host.shape, bool)
+    if nonfinite.any():
+        first = tuple(int(i) for i in np.argwhere(nonfinite)[0])
+        return (f"{name} contains {int(nonfinite.sum())} NaN/inf value(s), first at index {first}; "
+                f"it must hold {rule.expected}")
+    return (f"{name} must hold {rule.expected}; {count} entries do not, "
+            f"first {_show(host[where])} at index {where}")
+
+
+def param_values(params, name: str = "params") -> list[tuple[Any, str, Rule]]:
+    """The value checks of a params pytree: every leaf finite."""
+    return [(leaf, f"{name}.{field}", FINITE) for field, leaf in zip(params._fields, params)]
+
+
 def finite_params(params, name: str = "params") -> None:
-    """Raises if a concrete parameter array holds NaN or inf."""
-    for leaf_name, leaf in zip(params._fields, params):
-        if is_concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
-            raise ValueError(f"{name}.{leaf_name} contains NaN or inf")
+    """Raises if a concrete parameter array holds NaN or inf (one fused device check)."""
+    values(*param_values(params, name))
+
+
+def model_values(params, *, visible=(), hidden=(), name: str = "params") -> None:
+    """One fused check of params (finite) and of each layer's configurations (its unit type's rule).
+
+    Args:
+      params: validated params (``rbm_params``).
+      visible, hidden: ``(array, name)`` pairs of configurations of each layer.
+    """
+    v_rule = value_rule(params.visible_units)
+    h_rule = value_rule(params.hidden_units)
+    values(*param_values(params, name),
+           *((x, n, v_rule) for x, n in visible),
+           *((x, n, h_rule) for x, n in hidden))
 
 
 def configuration(x: Any, width: int, name: str, dtype: Any, *, layer: str) -> jax.Array:
@@ -174,11 +386,13 @@ def broadcastable(a: jax.Array, b: jax.Array, name_a: str, name_b: str) -> None:
         ) from None
 
 
-def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = False) -> jax.Array:
-    """Checks a data set of rows ``[n_rows, width]`` with values in [0, 1].
+def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = False,
+                units: str = "bernoulli") -> jax.Array:
+    """Checks a data set of rows ``[n_rows, width]`` of one unit type's values.
 
-    Shape is always checked. When ``x`` is concrete, its values must also be
-    finite and in [0, 1] (or exactly 0/1 when ``binary``).
+    Shape is always checked. When ``x`` is concrete, its values must also obey
+    the unit type's value rule (Bernoulli: finite, in [0, 1]), or its state
+    rule when ``binary`` (exactly 0 or 1).
     """
     arr = jnp.asarray(x)
     if arr.ndim != 2 or arr.shape[-1] != width:
@@ -187,36 +401,13 @@ def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = Fal
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
-    unit_values(arr, name, binary=binary)
+    unit_values(arr, name, binary=binary, units=units)
     return arr.astype(dtype)
 
 
-def unit_values(x: jax.Array, name: str, *, binary: bool = False) -> None:
-    """When concrete: raises on NaN/inf, values outside [0, 1], or non-binary values."""
-    if not is_concrete(x):
-        return
-    host = np.asarray(x)
-    if host.dtype == np.bool_:
-        return
-    if np.issubdtype(host.dtype, np.floating):
-        bad = ~np.isfinite(host)
-        if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"{name} contains {int(bad.sum())} NaN/inf value(s), first at index {where}"
-            )
-    if binary:
-        bad = (host != 0) & (host != 1)
-        what = "binary values 0 or 1"
-    else:
-        bad = (host < 0) | (host > 1)
-        what = "values in [0, 1]"
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name} must hold {what}; {int(bad.sum())} entries do not, "
-            f"first {host[where]!r} at index {where}"
-        )
+def unit_values(x: Any, name: str, *, binary: bool = False, units: str = "bernoulli") -> None:
+    """When concrete: raises if ``x`` breaks the unit type's value rule (its state rule when ``binary``)."""
+    values((x, name, state_rule(units) if binary else value_rule(units)))
 
 
 # --------------------------------------------------------------------------
@@ -249,19 +440,7 @@ def float_array(x: Any, name: str) -> jax.Array:
 
 def check_finite(x: jax.Array, name: str, *, allow_neg_inf: bool = False) -> None:
     """When concrete: raises on NaN or inf (``-inf`` allowed when asked), naming ``x``."""
-    if not is_concrete(x):
-        return
-    host = np.asarray(x)
-    bad = np.isnan(host) | (host == np.inf)
-    if not allow_neg_inf:
-        bad |= host == -np.inf
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        what = "NaN or +inf" if allow_neg_inf else "NaN or inf"
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} {what} value(s), first {float(host[where])} "
-            f"at index {where}"
-        )
+    values((x, name, NO_NAN_OR_PLUS_INF if allow_neg_inf else FINITE))
 
 
 def axis_index(value: Any, ndim: int, name: str) -> int:

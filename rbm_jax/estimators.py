@@ -153,9 +153,7 @@ class PT(Estimator):
         super().validate()
         if self.n_chains is not None:
             _checks.positive_int(self.n_chains, "n_chains")
-        b = np.asarray(self.ladder, np.float64)
-        if b.ndim != 1 or b.size < 1 or not np.all(np.isfinite(b)) or np.any(b <= 0) or b[0] != 1:
-            raise ValueError(f"betas must be a 1-D ladder of positive values with betas[0] == 1, got {self.betas!r}")
+        _checks.ladder(self.ladder)
         return self
 
     def resolve(self, batch_size):

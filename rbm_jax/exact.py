@@ -275,14 +275,17 @@ def empirical_distribution(samples) -> jax.Array:
     """Histogram of binary rows over all 2**n configurations, normalised.
 
     Args:
-      samples: [..., n] binary rows (checked when concrete); all leading axes
-        are pooled.
+      samples: [..., n] binary rows (checked when concrete), at least one;
+        all leading axes are pooled.
 
     Returns:
       [2**n] frequencies in enumeration order, in the samples' float dtype
       (float32 for integer or bool input).
     """
     samples = jnp.asarray(samples)
+    if samples.ndim < 1 or samples.shape[-1] == 0 or samples.size == 0:
+        raise ValueError(f"samples must be binary rows [..., n] with at least one row and one unit, "
+                         f"got shape {samples.shape}")
     idx = config_index(samples).reshape(-1)
     n = samples.shape[-1]
     dtype = samples.dtype if jnp.issubdtype(samples.dtype, jnp.floating) else jnp.float32
@@ -294,14 +297,19 @@ def total_variation(p, q) -> jax.Array:
     """Total-variation distance ½ Σ |p - q| over the last axis.
 
     Args:
-      p, q: [..., K] probability vectors (broadcast against each other).
+      p, q: [..., K] probability vectors (broadcast against each other); when
+        concrete, each must be finite, >= 0 and sum to 1 within sqrt(eps) of
+        its dtype, so that a histogram of counts or an unnormalised table is
+        refused instead of giving a "distance" above 1.
 
     Returns:
       [...] distances in [0, 1].
     """
-    p, q = jnp.asarray(p), jnp.asarray(q)
-    if p.ndim == 0 or q.ndim == 0 or p.shape[-1] != q.shape[-1]:
+    p, q = _checks.float_array(p, "p"), _checks.float_array(q, "q")
+    if p.ndim == 0 or q.ndim == 0 or p.shape[-1] != q.shape[-1] or p.shape[-1] == 0:
         raise ValueError(
             f"p and q must be probability vectors of one length [..., K], got shapes {p.shape} and {q.shape}"
         )
+    _checks.broadcastable(p, q, "p", "q")
+    _checks.values((p, "p", _checks.DISTRIBUTION), (q, "q", _checks.DISTRIBUTION))
     return 0.5 * jnp.sum(jnp.abs(p - q), axis=-1)

@@ -82,7 +82,26 @@ def _validated_state(params: RBMParams, state) -> GibbsState:
     v = _checks.configuration(v, params.n_visible, "state.v", dtype, layer="n_visible")
     h = _checks.configuration(h, params.n_hidden, "state.h", dtype, layer="n_hidden")
     _checks.broadcastable(v, h, "state.v", "state.h")
+    _checks.model_values(params, visible=[(v, "state.v")], hidden=[(h, "state.h")])
     return GibbsState(v, h)
+
+
+def _validated_pt_state(params: RBMParams, state, n_temps: int) -> PTState:
+    if not isinstance(state, PTState):
+        raise TypeError(f"state must be a PTState (from pt_init), got {type(state).__name__}")
+    v = _checks.configuration(state.v, params.n_visible, "state.v", params.dtype, layer="n_visible")
+    h = _checks.configuration(state.h, params.n_hidden, "state.h", params.dtype, layer="n_hidden")
+    if v.shape[:-1] != (n_temps,) or h.shape[:-1] != (n_temps,):
+        raise ValueError(f"state must hold one system of n_temps = {n_temps} rungs: state.v [{n_temps}, "
+                         f"n_visible], state.h [{n_temps}, n_hidden]; got {v.shape} and {h.shape}")
+    _checks.model_values(params, visible=[(v, "state.v")], hidden=[(h, "state.h")])
+    return state._replace(v=v, h=h)
+
+
+def _validated_start(params: RBMParams, v, name: str) -> jax.Array:
+    v = _checks.configuration(v, params.n_visible, name, params.dtype, layer="n_visible")
+    _checks.model_values(params, visible=[(v, name)])
+    return v
 
 
 def _validated_beta(beta, name: str = "beta"):
@@ -106,16 +125,8 @@ def _validated_mask(mask, n_visible: int) -> jax.Array:
 
 
 def _validated_betas(betas, dtype) -> jax.Array:
-    betas = jnp.asarray(betas)
-    if betas.ndim != 1 or betas.shape[0] < 1:
-        raise ValueError(f"betas must be a 1-D ladder [n_temps], got shape {betas.shape}")
-    b = np.asarray(betas) if _checks.is_concrete(betas) else None
-    if b is not None:
-        if not np.all(np.isfinite(b)) or np.any(b <= 0):
-            raise ValueError(f"betas must be finite and > 0, got {b}")
-        if b[0] != 1:
-            raise ValueError(f"betas[0] must be 1 (rung 0 samples the model itself), got {b[0]}")
-    return betas.astype(dtype)
+    _checks.ladder(betas)
+    return jnp.asarray(betas).astype(dtype)
 
 
 # --------------------------------------------------------------------------
@@ -135,7 +146,7 @@ def init(key, params: RBMParams, v) -> GibbsState:
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+    v = _validated_start(params, v, "v")
     return _PLAIN.init(key, params, SweepSettings(), v)
 
 
@@ -270,7 +281,7 @@ def sample_chain(
     """
     key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)
-    v0 = _checks.configuration(v0, params.n_visible, "v0", params.dtype, layer="n_visible")
+    v0 = _validated_start(params, v0, "v0")
     if v0.ndim != 1:
         raise ValueError(f"v0 must be one configuration [n_visible] = [{v0.shape[-1]}], got shape {v0.shape}")
     final, trace, _ = driver.run_from_jit(key, kernel, params, settings, v0, **counts)
@@ -307,7 +318,7 @@ def sample_chains(
     """
     key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)
-    v0 = _checks.configuration(v0, params.n_visible, "v0", params.dtype, layer="n_visible")
+    v0 = _validated_start(params, v0, "v0")
     if v0.ndim != 2:
         raise ValueError(
             f"v0 must be [n_chains, n_visible] = [n_chains, {v0.shape[-1]}], got shape {v0.shape}")
@@ -342,7 +353,7 @@ def pt_init(key, params: RBMParams, v, betas) -> PTState:
     key = _checks.key(key)
     params = _checks.rbm_params(params)
     betas = _validated_betas(betas, params.dtype)
-    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+    v = _validated_start(params, v, "v")
     v = jnp.broadcast_to(v, (betas.shape[0], params.n_visible)) if v.ndim == 1 else v
     if v.shape[0] != betas.shape[0] or v.ndim != 2:
         raise ValueError(f"v must be [n_visible] or [n_temps, n_visible] with n_temps = {betas.shape[0]}, got {v.shape}")
@@ -368,6 +379,7 @@ def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
     key = _checks.key(key)
     params = _checks.rbm_params(params)
     betas = _validated_betas(betas, params.dtype)
+    state = _validated_pt_state(params, state, betas.shape[0])
     return _PT(key, params, PTSettings(betas), state)[0]
 
 
@@ -401,7 +413,7 @@ def sample_pt(
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
     burn_in = _checks.nonnegative_int(burn_in, "burn_in")
     thin = _checks.positive_int(thin, "thin")
-    v0 = _checks.configuration(v0, params.n_visible, "v0", dtype, layer="n_visible")
+    v0 = _validated_start(params, v0, "v0")
     nt = betas.shape[0]
     if v0.ndim == 2:
         v0 = jnp.broadcast_to(v0[:, None, :], (v0.shape[0], nt, v0.shape[1]))

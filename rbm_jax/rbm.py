@@ -21,8 +21,10 @@ Contract:
     user enables x64 — this module never touches JAX's global config).
   * Everything is computed in log space (softplus, log-sigmoid), so weights of
     any magnitude give finite results.
-  * Shapes are validated before tracing, with the argument named in the
-    error; under a caller's own ``jit`` only shapes can be checked.
+  * Arguments are validated before tracing, with the argument named in the
+    error: shapes always; values when concrete (params finite; configurations
+    finite and in [0, 1]), in one fused device check per call. Under a
+    caller's own ``jit`` only shapes can be checked (see ``rbm_jax._checks``).
 """
 
 from __future__ import annotations
@@ -89,10 +91,8 @@ def init_params(
     n_visible = _checks.positive_int(n_visible, "n_visible")
     n_hidden = _checks.positive_int(n_hidden, "n_hidden")
     dtype = _checks.float_dtype(dtype)
-    if not (weight_scale >= 0 and jnp.isfinite(weight_scale)):
-        raise ValueError(f"weight_scale must be a finite number >= 0, got {weight_scale!r}")
-    if not (0 < clip < 0.5):
-        raise ValueError(f"clip must lie in (0, 0.5), got {clip!r}")
+    weight_scale = _checks.real_number(weight_scale, "weight_scale", low=0)
+    clip = _checks.real_number(clip, "clip", low=0, high=0.5, low_open=True, high_open=True)
     W = weight_scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
     if data is None:
         b = jnp.zeros((n_visible,), dtype)
@@ -122,12 +122,27 @@ _sample_v_given_h_jit = jax.jit(model.sample_v_given_h)
 # Public, validated API.
 
 
-def _visible(params: RBMParams, v, name: str = "v") -> jax.Array:
-    return _checks.configuration(v, params.n_visible, name, params.dtype, layer="n_visible")
+def _validated(params, *, v=None, h=None, h_first: bool = False):
+    """Params (type rule) and configurations (shape), then one fused value check of all of them.
 
-
-def _hidden(params: RBMParams, h, name: str = "h") -> jax.Array:
-    return _checks.configuration(h, params.n_hidden, name, params.dtype, layer="n_hidden")
+    Values follow each layer's unit rule (binary units: finite, in [0, 1]; grey
+    values are legitimate mean-field inputs) and params must be finite.
+    """
+    params = _checks.rbm_params(params)
+    visible, hidden = [], []
+    if v is not None:
+        v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+        visible.append((v, "v"))
+    if h is not None:
+        h = _checks.configuration(h, params.n_hidden, "h", params.dtype, layer="n_hidden")
+        hidden.append((h, "h"))
+    if v is not None and h is not None:
+        if h_first:  # name them in the caller's argument order
+            _checks.broadcastable(h, v, "h", "v")
+        else:
+            _checks.broadcastable(v, h, "v", "h")
+    _checks.model_values(params, visible=visible, hidden=hidden)
+    return params, v, h
 
 
 def energy(params: RBMParams, v, h) -> jax.Array:
@@ -141,9 +156,7 @@ def energy(params: RBMParams, v, h) -> jax.Array:
     Returns:
       [broadcast batch] energies in the params' dtype.
     """
-    params = _checks.rbm_params(params)
-    v, h = _visible(params, v), _hidden(params, h)
-    _checks.broadcastable(v, h, "v", "h")
+    params, v, h = _validated(params, v=v, h=h)
     return _energy_jit(params, v, h)
 
 
@@ -159,8 +172,8 @@ def free_energy(params: RBMParams, v) -> jax.Array:
     Returns:
       [...] free energies in the params' dtype.
     """
-    params = _checks.rbm_params(params)
-    return _free_energy_jit(params, _visible(params, v))
+    params, v, _ = _validated(params, v=v)
+    return _free_energy_jit(params, v)
 
 
 def hidden_free_energy(params: RBMParams, h) -> jax.Array:
@@ -175,8 +188,8 @@ def hidden_free_energy(params: RBMParams, h) -> jax.Array:
     Returns:
       [...] hidden-side free energies in the params' dtype.
     """
-    params = _checks.rbm_params(params)
-    return _hidden_free_energy_jit(params, _hidden(params, h))
+    params, _, h = _validated(params, h=h)
+    return _hidden_free_energy_jit(params, h)
 
 
 def prob_h_given_v(params: RBMParams, v) -> jax.Array:
@@ -189,8 +202,8 @@ def prob_h_given_v(params: RBMParams, v) -> jax.Array:
     Returns:
       [..., n_hidden] probabilities.
     """
-    params = _checks.rbm_params(params)
-    return _prob_h_given_v_jit(params, _visible(params, v))
+    params, v, _ = _validated(params, v=v)
+    return _prob_h_given_v_jit(params, v)
 
 
 def prob_v_given_h(params: RBMParams, h) -> jax.Array:
@@ -203,8 +216,8 @@ def prob_v_given_h(params: RBMParams, h) -> jax.Array:
     Returns:
       [..., n_visible] probabilities.
     """
-    params = _checks.rbm_params(params)
-    return _prob_v_given_h_jit(params, _hidden(params, h))
+    params, _, h = _validated(params, h=h)
+    return _prob_v_given_h_jit(params, h)
 
 
 def log_prob_v_given_h(params: RBMParams, v, h) -> jax.Array:
@@ -218,9 +231,7 @@ def log_prob_v_given_h(params: RBMParams, v, h) -> jax.Array:
     Returns:
       [broadcast batch] log-probabilities.
     """
-    params = _checks.rbm_params(params)
-    v, h = _visible(params, v), _hidden(params, h)
-    _checks.broadcastable(v, h, "v", "h")
+    params, v, h = _validated(params, v=v, h=h)
     return _log_prob_v_given_h_jit(params, v, h)
 
 
@@ -235,9 +246,7 @@ def log_prob_h_given_v(params: RBMParams, h, v) -> jax.Array:
     Returns:
       [broadcast batch] log-probabilities.
     """
-    params = _checks.rbm_params(params)
-    h, v = _hidden(params, h), _visible(params, v)
-    _checks.broadcastable(h, v, "h", "v")
+    params, v, h = _validated(params, v=v, h=h, h_first=True)
     return _log_prob_h_given_v_jit(params, h, v)
 
 
@@ -253,8 +262,8 @@ def sample_h_given_v(key, params: RBMParams, v) -> jax.Array:
       [..., n_hidden] samples, 0./1. in the params' dtype.
     """
     key = _checks.key(key)
-    params = _checks.rbm_params(params)
-    return _sample_h_given_v_jit(key, params, _visible(params, v))
+    params, v, _ = _validated(params, v=v)
+    return _sample_h_given_v_jit(key, params, v)
 
 
 def sample_v_given_h(key, params: RBMParams, h) -> jax.Array:
@@ -269,5 +278,5 @@ def sample_v_given_h(key, params: RBMParams, h) -> jax.Array:
       [..., n_visible] samples, 0./1. in the params' dtype.
     """
     key = _checks.key(key)
-    params = _checks.rbm_params(params)
-    return _sample_v_given_h_jit(key, params, _hidden(params, h))
+    params, _, h = _validated(params, h=h)
+    return _sample_v_given_h_jit(key, params, h)

@@ -81,7 +81,7 @@ def test_bad_estimator_settings_are_named():
         train.cd(0)
     with pytest.raises(ValueError, match="n_chains must be a positive integer, got -3"):
         train.pcd(1, n_chains=-3)
-    with pytest.raises(ValueError, match=r"betas must be a 1-D ladder .* betas\[0\] == 1"):
+    with pytest.raises(ValueError, match=r"betas\[0\] must be 1 \(rung 0 samples the model itself\), got 0\.5"):
         train.pt(1, (0.5, 0.2))
     with pytest.raises(ValueError, match=r"method must be one of \('cd', 'pcd', 'pt'\), got 'gibbs'"):
         estimators.as_estimator("gibbs")

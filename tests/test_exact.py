@@ -151,6 +151,34 @@ def test_total_variation_and_empirical_distribution():
         exact.empirical_distribution(np.array([[0, 0.5]]))
 
 
+@pytest.mark.parametrize("p, match", [
+    ([2.0, 1.0, 0.0], r"p must hold probability vectors .*; 3 entries do not, first 2\.0 at index \(0,\)"),
+    ([0.5, 0.6, -0.1], r"p must hold probability vectors .*first -0\.1 at index \(2,\)"),
+    ([0.5, 0.5, np.nan], r"p contains 1 NaN/inf value"),
+    ([[0.5, 0.5, 0.0], [0.3, 0.3, 0.3]], r"p must hold probability vectors .*first 0\.3 at index \(1, 0\)"),
+])
+def test_total_variation_refuses_non_distributions(p, match):
+    q = np.array([0.25, 0.25, 0.5])
+    with pytest.raises(ValueError, match=match):
+        exact.total_variation(p, q)
+    with pytest.raises(ValueError, match=match.replace("p ", "q ", 1)):
+        exact.total_variation(q, p)
+
+
+def test_total_variation_accepts_float32_tables_of_many_states():
+    # Round-off of a normalised float32 table over 2**16 states stays inside the tolerance.
+    w = np.random.default_rng(0).exponential(size=2**16).astype(np.float32)
+    p = w / w.sum()
+    np.testing.assert_allclose(exact.total_variation(p, p), 0.0)
+
+
+def test_empirical_distribution_of_no_rows_is_refused():
+    with pytest.raises(ValueError, match=r"samples must be binary rows \[\.\.\., n\] with at least one row"):
+        exact.empirical_distribution(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match=r"samples must be binary rows"):
+        exact.empirical_distribution(np.zeros((4, 0)))
+
+
 def test_large_weights_stay_finite_float32():
     kw, kb, kc = jax.random.split(jax.random.key(1), 3)
     params = RBMParams(
@@ -227,7 +255,7 @@ def test_under_a_callers_jit_only_shapes_are_checked():
 
 def test_nan_params_are_named():
     params = random_params(23, 4, 3)
-    with pytest.raises(ValueError, match=r"params\.W contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"params\.W contains 1 NaN or inf value"):
         exact.log_partition(params._replace(W=params.W.at[0, 0].set(jnp.nan)))
 
 

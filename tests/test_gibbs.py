@@ -445,3 +445,60 @@ def test_bad_arguments_are_named():
         gibbs.step(key, params, jnp.zeros(4))
     with pytest.raises(ValueError, match=r"state\.h must have shape \[\.\.\., n_hidden\] = \[\.\.\., 3\]"):
         gibbs.step(key, params, gibbs.GibbsState(jnp.zeros(4), jnp.zeros(4)))
+
+
+def test_bad_values_are_refused_not_sampled():
+    # Shapes were always checked; values now are too (one fused device check per call).
+    params = random_params(160, 4, 3)
+    key = jax.random.key(0)
+    v0 = jnp.zeros((2, 4))
+    nan_W = params._replace(W=params.W.at[1, 2].set(jnp.nan))
+    with pytest.raises(ValueError, match=r"params\.W contains 1 NaN or inf value\(s\), first nan at index \(1, 2\)"):
+        gibbs.sample_chains(key, nan_W, v0, 3)
+    with pytest.raises(ValueError, match=r"params\.c contains 1 NaN or inf"):
+        gibbs.sample_pt(key, params._replace(c=params.c.at[0].set(jnp.inf)), v0, 3)
+    seven = v0.at[0, 1].set(7.0)
+    with pytest.raises(ValueError, match=r"v0 must hold values in \[0, 1\]; 1 entries do not, first 7\.0 at index \(0, 1\)"):
+        gibbs.sample_chains(key, params, seven, 3, clamp=jnp.array([True, True, False, False]),
+                            transform=gibbs.keep_v)
+    with pytest.raises(ValueError, match=r"v0 must hold values in \[0, 1\]"):
+        gibbs.sample_chain(key, params, seven[0], 3)
+    with pytest.raises(ValueError, match=r"v0 contains 1 NaN/inf value"):
+        gibbs.sample_pt(key, params, v0.at[1, 3].set(jnp.nan), 3)
+    with pytest.raises(ValueError, match=r"v must hold values in \[0, 1\]"):
+        gibbs.init(key, params, jnp.full(4, -1.0))
+    state = gibbs.init(key, params, jnp.zeros(4))
+    gibbs.step(key, params, state)  # the control
+    with pytest.raises(ValueError, match=r"state\.v must hold values in \[0, 1\]"):
+        gibbs.step(key, params, state._replace(v=state.v.at[0].set(5.0)))
+    with pytest.raises(ValueError, match=r"state\.h contains 1 NaN/inf"):
+        gibbs.clamped_step(key, params, state._replace(h=state.h.at[0].set(jnp.nan)), jnp.zeros(4, bool))
+    with pytest.raises(ValueError, match=r"params\.b contains 1 NaN or inf"):
+        gibbs.tempered_step(key, params._replace(b=params.b.at[0].set(jnp.nan)), state, 0.5)
+    betas = jnp.array([1.0, 0.5])
+    pt = gibbs.pt_init(key, params, jnp.zeros(4), betas)
+    gibbs.pt_step(key, params, pt, betas)  # the control
+    with pytest.raises(ValueError, match=r"state\.v must hold values in \[0, 1\]"):
+        gibbs.pt_step(key, params, pt._replace(v=pt.v.at[1, 0].set(2.0)), betas)
+    with pytest.raises(ValueError, match=r"state must hold one system of n_temps = 3 rungs"):
+        gibbs.pt_step(key, params, pt, jnp.array([1.0, 0.5, 0.25]))
+
+
+@pytest.mark.parametrize("betas, match", [
+    ([1.0, 0.3, 0.6], r"betas must decrease strictly from 1 down to 0 \(exclusive\); got betas\[2\] = 0\.6 >= betas\[1\] = 0\.3"),
+    ([1.0, 1.0, 0.5], r"betas must decrease strictly .* betas\[1\] = 1 >= betas\[0\] = 1 in"),
+    ([1.0, 2.0, 0.5], r"betas must hold finite inverse temperatures in \(0, 1\]"),
+    ([1.0, 0.5, 0.0], r"betas must hold finite inverse temperatures in \(0, 1\]"),
+    ([1.0, np.nan], r"betas must hold finite inverse temperatures"),
+    ([0.9, 0.5], r"betas\[0\] must be 1"),
+])
+def test_nonsense_ladders_are_refused_everywhere(betas, match):
+    params = random_params(160, 4, 3)
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match=match):
+        gibbs.sample_pt(key, params, jnp.zeros((2, 4)), 3, betas=jnp.asarray(betas))
+    with pytest.raises(ValueError, match=match):
+        gibbs.pt_init(key, params, jnp.zeros(4), betas)
+    from rbm_jax import estimators
+    with pytest.raises(ValueError, match=match):
+        estimators.pt(1, betas)

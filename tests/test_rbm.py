@@ -339,10 +339,75 @@ def test_bad_keys_and_sizes_are_named(p43):
         rbm.init_params(jax.random.key(0), 4.5, 3)
     with pytest.raises(TypeError, match=r"dtype must be a floating dtype"):
         rbm.init_params(jax.random.key(0), 4, 3, dtype=jnp.int32)
-    with pytest.raises(ValueError, match=r"clip must lie in \(0, 0\.5\)"):
+    with pytest.raises(ValueError, match=r"clip must be a finite number in \(0, 0\.5\)"):
         rbm.init_params(jax.random.key(0), 4, 3, clip=0.0)
     with pytest.raises(ValueError, match=r"weight_scale must be a finite number"):
         rbm.init_params(jax.random.key(0), 4, 3, weight_scale=float("nan"))
+    with pytest.raises(TypeError, match=r"weight_scale must be a finite number in \[0, inf\], got '0\.1'"):
+        rbm.init_params(jax.random.key(0), 4, 3, weight_scale="0.1")
+
+
+def test_dict_params_are_refused_by_name(p43):
+    with pytest.raises(TypeError, match=r"params must be an RBM params type \(RBMParams\), got a dict "
+                                        r"with keys \['W', 'b', 'c'\]; build one with RBMParams"):
+        rbm.free_energy(p43._asdict(), jnp.zeros(4))
+
+
+# Values are checked as well as shapes: NaN parameters, NaN or out-of-range
+# configurations come back as errors naming the argument, not as plausible numbers.
+
+@pytest.mark.parametrize("call", [
+    lambda p, v, h: rbm.energy(p, v, h),
+    lambda p, v, h: rbm.free_energy(p, v),
+    lambda p, v, h: rbm.hidden_free_energy(p, h),
+    lambda p, v, h: rbm.prob_h_given_v(p, v),
+    lambda p, v, h: rbm.prob_v_given_h(p, h),
+    lambda p, v, h: rbm.log_prob_v_given_h(p, v, h),
+    lambda p, v, h: rbm.log_prob_h_given_v(p, h, v),
+    lambda p, v, h: rbm.sample_h_given_v(jax.random.key(0), p, v),
+    lambda p, v, h: rbm.sample_v_given_h(jax.random.key(0), p, h),
+])
+def test_nan_params_are_refused_by_every_function(p43, call):
+    v, h = jnp.zeros(4), jnp.zeros(3)
+    call(p43, v, h)  # the control: good input goes through
+    for leaf in ("W", "b", "c"):
+        bad = p43._replace(**{leaf: getattr(p43, leaf).at[(0,) * getattr(p43, leaf).ndim].set(jnp.nan)})
+        with pytest.raises(ValueError, match=rf"params\.{leaf} contains 1 NaN or inf value"):
+            call(bad, v, h)
+
+
+@pytest.mark.parametrize("bad_value, match", [
+    (5.0, r"must hold values in \[0, 1\]; 1 entries do not, first 5\.0 at index \(1, 2\)"),
+    (-0.5, r"must hold values in \[0, 1\]; 1 entries do not, first -0\.5 at index \(1, 2\)"),
+    (np.nan, r"contains 1 NaN/inf value\(s\), first at index \(1, 2\)"),
+    (np.inf, r"contains 1 NaN/inf value\(s\), first at index \(1, 2\)"),
+])
+def test_configurations_outside_the_unit_range_are_refused(p43, bad_value, match):
+    v = np.zeros((2, 4), np.float32)
+    v[1, 2] = bad_value
+    h = np.zeros((2, 3), np.float32)
+    h[1, 2] = bad_value
+    with pytest.raises(ValueError, match="v " + match):
+        rbm.free_energy(p43, v)
+    with pytest.raises(ValueError, match="v " + match):
+        rbm.sample_h_given_v(jax.random.key(0), p43, jnp.asarray(v))
+    with pytest.raises(ValueError, match="h " + match):
+        rbm.prob_v_given_h(p43, h)
+    with pytest.raises(ValueError, match="h " + match):
+        rbm.energy(p43, np.zeros(4), h)
+
+
+def test_grey_and_integer_and_boolean_configurations_are_legal(p43):
+    grey = jnp.full((4,), 0.5)
+    assert np.isfinite(rbm.free_energy(p43, grey))
+    np.testing.assert_allclose(rbm.free_energy(p43, np.array([1, 0, 1, 1])),
+                               rbm.free_energy(p43, np.array([True, False, True, True])))
+
+
+def test_values_are_not_checked_under_a_callers_jit(p43):
+    # Documented limit: under the caller's jit the values are tracers, only shapes are checked.
+    out = jax.jit(lambda v: rbm.free_energy(p43, v))(jnp.full((4,), 5.0))
+    assert np.isfinite(out)
 
 
 def test_bad_data_for_init_params_is_named():
@@ -355,3 +420,19 @@ def test_bad_data_for_init_params_is_named():
         rbm.init_params(key, 4, 2, data=nan_data)
     with pytest.raises(ValueError, match=r"data must hold values in \[0, 1\]"):
         rbm.init_params(key, 4, 2, data=np.full((10, 4), 2.0))
+
+
+def test_value_checks_are_one_fused_device_reduction(p43, monkeypatch):
+    # All of one call's value checks (3 params leaves, v and h) run as ONE jitted
+    # reduction with one transfer, not a host copy per array.
+    from rbm_jax import _checks
+    calls = []
+    real = _checks._invalid_counter
+
+    def counting(rules):
+        count = real(rules)
+        return lambda arrays: calls.append(len(arrays)) or count(arrays)
+
+    monkeypatch.setattr(_checks, "_invalid_counter", counting)
+    rbm.energy(p43, jnp.zeros((2, 4)), jnp.zeros((2, 3)))
+    assert calls == [5]

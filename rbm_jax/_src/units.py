@@ -20,6 +20,11 @@ is a small stateless class of static methods over η:
                              −β E − (1 − β) E_ref: β η + (1 − β) η_ref
   * ``states(n, dtype)``     all configurations of n units, in ``itertools.product``
                              order (finite state spaces only)
+  * ``invalid_value(x)``     the unit type's value rule: True where an entry of a
+                             layer's input is not a legal value (``values`` says
+                             what is legal, for error messages)
+  * ``invalid_state(x)``     the stricter rule for enumeration: True where an entry
+                             is not a state (``states_expected`` says what is)
 
 Tempering and path-mixing are linear in η for every exponential family, which
 is why samplers, estimators, AIS and tempering never need to know the unit type.
@@ -56,6 +61,20 @@ class Bernoulli:
     """Binary units x ∈ {0, 1}; η is the logit: P(x = 1 | η) = σ(η), A(η) = Σ softplus(η)."""
 
     name = "bernoulli"
+    #: What ``invalid_value`` accepts: grey values are legitimate mean-field
+    #: inputs and training data, so the rule is the closed interval, not {0, 1}.
+    values = "values in [0, 1]"
+    #: What ``invalid_state`` accepts.
+    states_expected = "binary values 0 or 1"
+
+    @staticmethod
+    def invalid_value(x: jax.Array) -> jax.Array:
+        # Written as "not inside" so that NaN (every comparison False) is caught too.
+        return ~((x >= 0) & (x <= 1))
+
+    @staticmethod
+    def invalid_state(x: jax.Array) -> jax.Array:
+        return ~((x == 0) | (x == 1))
 
     @staticmethod
     def mean(eta: jax.Array) -> jax.Array:
