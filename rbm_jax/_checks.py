@@ -387,12 +387,13 @@ def broadcastable(a: jax.Array, b: jax.Array, name_a: str, name_b: str) -> None:
 
 
 def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = False,
-                units: str = "bernoulli") -> jax.Array:
+                units: str = "bernoulli", check_values: bool = True) -> jax.Array:
     """Checks a data set of rows ``[n_rows, width]`` of one unit type's values.
 
     Shape is always checked. When ``x`` is concrete, its values must also obey
     the unit type's value rule (Bernoulli: finite, in [0, 1]), or its state
-    rule when ``binary`` (exactly 0 or 1).
+    rule when ``binary`` (exactly 0 or 1). ``check_values=False`` leaves the
+    values to the caller's own fused check (``model_values``).
     """
     arr = jnp.asarray(x)
     if arr.ndim != 2 or arr.shape[-1] != width:
@@ -401,7 +402,8 @@ def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = Fal
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
-    unit_values(arr, name, binary=binary, units=units)
+    if check_values:
+        unit_values(arr, name, binary=binary, units=units)
     return arr.astype(dtype)
 
 

@@ -54,10 +54,13 @@ class LikelihoodEstimate(NamedTuple):
 # Public API
 
 
-def _params_and_data(params, data, name="data"):
+def _params_and_data(params, data, name="data", *more):
+    """Params and data sets (``more``: further ``(array, name)`` pairs), values checked in one fused call."""
     params = _checks.rbm_params(params)
-    data = _checks.data_matrix(data, params.n_visible, name, params.dtype)
-    return params, data
+    sets = [(_checks.data_matrix(x, params.n_visible, n, params.dtype, check_values=False), n)
+            for x, n in ((data, name), *more)]
+    _checks.model_values(params, visible=sets)
+    return (params, *(x for x, _ in sets))
 
 
 def reconstruction_error(params: RBMParams, data) -> jax.Array:
@@ -85,8 +88,7 @@ def free_energy_gap(params: RBMParams, train, held_out) -> jax.Array:
     Returns:
       Scalar gap in nats.
     """
-    params, train = _params_and_data(params, train, "train")
-    held_out = _checks.data_matrix(held_out, params.n_visible, "held_out", params.dtype)
+    params, train, held_out = _params_and_data(params, train, "train", (held_out, "held_out"))
     return jnp.mean(model.free_energy(params, held_out)) - jnp.mean(model.free_energy(params, train))
 
 

@@ -117,3 +117,17 @@ def test_bad_input_is_named():
         metrics.free_energy_gap(params, X, np.zeros((3, 5)))
     with pytest.raises(ValueError, match=r"data must hold values in \[0, 1\]"):
         metrics.pseudo_log_likelihood(params, X - 1)
+
+
+def test_nan_params_are_refused_by_the_metrics():
+    params = random_params(3, 5, 3)
+    X = np.zeros((4, 5), np.float32)
+    bad = params._replace(c=params.c.at[1].set(jnp.nan))
+    for call in (lambda p: metrics.reconstruction_error(p, X),
+                 lambda p: metrics.pseudo_log_likelihood(p, X),
+                 lambda p: metrics.free_energy_gap(p, X, X)):
+        assert np.all(np.isfinite(call(params)))  # the control
+        with pytest.raises(ValueError, match=r"params\.c contains 1 NaN or inf value"):
+            call(bad)
+    with pytest.raises(ValueError, match=r"held_out must hold values in \[0, 1\]"):
+        metrics.free_energy_gap(params, X, X + 2)
