@@ -75,10 +75,14 @@ def real_number(value: Any, name: str, *, low: float | None = None, high: float 
     ``low``/``high`` bound the range (closed unless ``low_open``/``high_open``).
     Strings, bools, arrays with more than one element and NaN/inf are refused.
     """
-    lo = "(" if low_open else "["
-    hi = ")" if high_open else "]"
-    rng = ("" if low is None and high is None else
-           f" in {lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}")
+    if low is not None and high is not None:
+        rng = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    elif low is not None:
+        rng = f" {'>' if low_open else '>='} {low}"
+    elif high is not None:
+        rng = f" {'<' if high_open else '<='} {high}"
+    else:
+        rng = ""
     if isinstance(value, (bool, np.bool_, str, bytes)) or np.size(value) != 1:
         raise TypeError(f"{name} must be a finite number{rng}, got {value!r}")
     try:
@@ -137,7 +141,13 @@ def float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
 
 
 def key(k: Any, name: str = "key") -> Any:
-    """Accepts a typed key (``jax.random.key``) or a legacy ``PRNGKey``."""
+    """Accepts a typed key (``jax.random.key``, any implementation) or a legacy raw key.
+
+    A legacy raw key (``jax.random.PRNGKey``) is a uint32 vector that JAX reads
+    with its default implementation (``jax_default_prng_impl``), so its width must
+    be that implementation's: 2 for the default threefry2x32. Keys of other
+    implementations are passed typed: ``jax.random.key(seed, impl=...)``.
+    """
     if k is None:
         raise TypeError(f"{name} must be a JAX PRNG key (jax.random.key(seed)), got None")
     if isinstance(k, (int, np.integer)):
@@ -152,7 +162,15 @@ def key(k: Any, name: str = "key") -> Any:
         return k
     shape = getattr(k, "shape", None)
     if dt is not None and dt == jnp.uint32 and shape is not None and len(shape) == 1:
-        return k  # legacy raw key (threefry: [2]; other impls have other widths)
+        impl = jax.config.jax_default_prng_impl
+        width = raw_key_width(impl)
+        if shape != (width,):
+            raise ValueError(
+                f"{name} is a raw uint32 key of width {shape[0]}, but raw (legacy jax.random.PRNGKey) keys "
+                f"are read with the default implementation {impl}, whose keys have width {width}; "
+                f"pass a typed key instead, e.g. jax.random.key(seed, impl=...)"
+            )
+        return k
     raise TypeError(
         f"{name} must be a JAX PRNG key (jax.random.key or jax.random.PRNGKey), "
         f"got {type(k).__name__} with dtype {dt} and shape {shape}"
@@ -495,3 +513,18 @@ def draws_chains(
         )
     check_finite(arr, name)
     return arr, (d, c)
+
+
+# --------------------------------------------------------------------------
+# PRNG keys (``key`` above)
+
+
+_RAW_KEY_WIDTHS: dict[str, int] = {}
+
+
+def raw_key_width(impl: str) -> int:
+    """Width of a raw uint32 key of the PRNG implementation named ``impl`` (e.g. 2 for threefry2x32)."""
+    if impl not in _RAW_KEY_WIDTHS:  # shapes only: nothing runs on a device
+        data = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0, impl=impl)))
+        _RAW_KEY_WIDTHS[impl] = data.shape[-1]
+    return _RAW_KEY_WIDTHS[impl]

@@ -16,6 +16,24 @@ the log of the MEAN of the weights (the mean of log-weights is biased low),
 with a delta-method standard error (``montecarlo.log_mean_exp``). By Jensen,
 E[log Ẑ_B] ≤ log Z_B: forward AIS tends to underestimate.
 
+Degenerate weights. That standard error is a function of n and the weights'
+Kish effective sample size ESS = (Σw)²/Σw²: stderr² = (n/ESS − 1)/(n − 1)
+≤ 1/ESS. So it never exceeds 1/√ESS ≤ 1 nat, however far off the estimate
+is: a 6×4 model with W = ±50 and 100 βs gives 443.86 ± 0.46 against an
+exact 450, at ESS 4.5 (``tests/test_ais.py``). When a few runs carry the
+whole weight the SE only restates the ESS: the variance it needs is that of
+heavy-tailed weights whose large values were not drawn, and the delta
+method's linearisation of log needs the mean weight's relative error
+(≈ 1/√ESS) to be small. ``MIN_ESS`` = 10 effective runs is the floor: there
+that relative error is ≈ 0.3, and a variance from 10 effective draws is
+known to about ±50% (√(2/(ESS − 1)) for normal draws; heavy tails do worse),
+the least that makes an error bar worth quoting. Below it the result is
+flagged (``degenerate``) and a ``DegenerateWeightsWarning`` is raised (when
+the result is concrete; under your own ``jit``, read the flag). So fewer
+than 10 runs are always flagged. ESS ≥ ``MIN_ESS`` is necessary, not
+sufficient: runs that all miss the same mode have even weights and a wrong
+answer, so compare forward with reverse AIS.
+
 Reverse AIS runs the same chain backwards from samples of B; for the
 estimate log Z_A − log mean(w_rev) Jensen works the other way, so with EXACT
 samples of B (``exact.sample_exact``: any model with an enumerable smaller
@@ -25,8 +43,10 @@ model samples it is only a heuristic check (labelled ``heuristic=True``).
 
 Contract: ``log_partition(key, params, *, n_runs=100, n_betas=None,
 betas=None, data=None)`` returns ``AISResult`` whose first two fields are
-log Ẑ and its standard error. Explicit ``betas`` win; else ``n_betas`` gives
-a schedule of that length shaped like the default; the default is
+log Ẑ and its standard error; it holds only arrays (its flags are bool
+arrays), so it passes through ``jit``, ``vmap`` and ``tree_map``. Explicit
+``betas`` win; else ``n_betas`` gives a schedule of that length shaped like
+the default; the default is
 Salakhutdinov & Murray's (0→0.5 in steps of 1e-3, 0.5→0.9 in 1e-4, 0.9→1 in
 1e-5: 14,501 values). With ``data`` the base is their base-rate model
 (visible biases the log-odds of the smoothed data means); without it, the
@@ -49,6 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -63,6 +84,8 @@ from rbm_jax.types import GibbsState, RBMParams
 
 __all__ = [
     "AISResult",
+    "MIN_ESS",
+    "DegenerateWeightsWarning",
     "default_betas",
     "schedule",
     "base_rate_biases",
@@ -71,16 +94,31 @@ __all__ = [
 ]
 
 
+#: Fewest effective runs (Kish ESS of the weights) at which the delta-method standard error
+#: is an error bar; below it the result is flagged ``degenerate`` (see the module docstring).
+MIN_ESS = 10
+
+
+class DegenerateWeightsWarning(RuntimeWarning):
+    """AIS weights so uneven (Kish ESS below ``MIN_ESS``) that the standard error means nothing."""
+
+
 class AISResult(NamedTuple):
-    """An AIS estimate of log Z and what it was made from."""
+    """An AIS estimate of log Z and what it was made from (arrays only: a pytree)."""
 
     log_z: jax.Array  # [] estimate of log Z of the RBM
     stderr: jax.Array  # [] delta-method standard error of log_z
     log_weights: jax.Array  # [n_runs] log importance weights
     log_z_base: jax.Array  # [] exact log Z of the base model
     ess: jax.Array  # [] Kish effective sample size of the weights
-    direction: str  # "forward" or "reverse"
-    heuristic: bool  # True for reverse AIS started from data (not a bound)
+    reverse: jax.Array  # [] bool: reverse AIS (from the model back to the base)
+    heuristic: jax.Array  # [] bool: reverse AIS started from data (not a bound)
+    degenerate: jax.Array  # [] bool: ess < MIN_ESS, so stderr is not a meaningful error bar
+
+    @property
+    def direction(self) -> str:
+        """``"forward"`` or ``"reverse"`` (of a concrete result: not under ``jit``)."""
+        return "reverse" if bool(self.reverse) else "forward"
 
 
 def default_betas() -> np.ndarray:
@@ -127,11 +165,15 @@ def base_rate_biases(data, *, smoothing: float = 1.0, dtype=jnp.float32) -> jax.
     if data.ndim != 2:
         raise ValueError(f"data must be a matrix [n_rows, n_visible], got shape {data.shape}")
     _checks.unit_values(data, "data")
-    if not smoothing > 0:
-        raise ValueError(f"smoothing must be > 0, got {smoothing!r}")
+    smoothing = _smoothing(smoothing)
     p = (jnp.sum(data, axis=0, dtype=jnp.float64 if dtype == jnp.float64 else None) + smoothing) / (
         data.shape[0] + 2 * smoothing)
     return (jnp.log(p) - jnp.log1p(-p)).astype(dtype)
+
+
+def _smoothing(smoothing) -> float:
+    """``smoothing`` as a float, or raises unless it is a finite pseudo-count > 0."""
+    return _checks.real_number(smoothing, "smoothing (a pseudo-count)", low=0, low_open=True)
 
 
 # --------------------------------------------------------------------------
@@ -188,7 +230,23 @@ def _anneal(key, params, b_base, betas, v0, reverse):
     log_z_base = model.reference_log_partition(params, ref)
     est = log_mean_exp_core(final.log_w)
     log_z = log_z_base - est.mean if reverse else log_z_base + est.mean
-    return log_z, est.stderr, final.log_w, log_z_base, est.ess
+    return log_z, est.stderr, final.log_w, log_z_base, est.ess, jnp.asarray(reverse), est.ess < MIN_ESS
+
+
+def _result(fields, heuristic: bool) -> AISResult:
+    """Assembles the result and warns when its weights are degenerate (concrete results only)."""
+    log_z, stderr, log_w, log_z_base, ess, reverse, degenerate = fields
+    result = AISResult(log_z, stderr, log_w, log_z_base, ess, reverse, jnp.asarray(heuristic), degenerate)
+    if _checks.is_concrete(degenerate) and bool(degenerate):
+        warnings.warn(
+            f"AIS weights are degenerate: their effective sample size (Kish ESS) is {float(ess):.1f} of "
+            f"{log_w.shape[0]} runs, below ais.MIN_ESS = {MIN_ESS}, so log Z = {float(log_z):.6g} "
+            f"± {float(stderr):.2g} has no meaningful error bar (the delta-method standard error cannot "
+            f"exceed 1/sqrt(ESS) however far off the estimate is). Use more betas (n_betas or betas), "
+            f"more runs (n_runs), or a base model closer to the target (data=... for the base-rate "
+            f"model); result.degenerate is set.",
+            DegenerateWeightsWarning, stacklevel=3)
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -198,6 +256,7 @@ def _anneal(key, params, b_base, betas, v0, reverse):
 def _setup(params, n_betas, betas, data, smoothing):
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
+    smoothing = _smoothing(smoothing)  # checked with or without data
     dtype = params.dtype
     if betas is not None:
         b = np.asarray(betas, np.float64)
@@ -230,10 +289,11 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
       n_betas: length of a default-shaped schedule (see ``schedule``).
       betas: an explicit schedule, non-decreasing from 0 to 1; wins over ``n_betas``.
       data: optional [n_rows, n_visible] data for the base-rate base model.
-      smoothing: pseudo-count of the base-rate model's data means.
+      smoothing: pseudo-count of the base-rate model's data means: finite and > 0.
 
     Returns:
-      ``AISResult(log_z, stderr, log_weights, log_z_base, ess, "forward", False)``.
+      ``AISResult(log_z, stderr, log_weights, log_z_base, ess, reverse=False, heuristic=False,
+      degenerate)``; ``degenerate`` (ESS < ``MIN_ESS``) also raises a ``DegenerateWeightsWarning``.
     """
     key = _checks.key(key)
     n_runs = _checks.positive_int(n_runs, "n_runs")
@@ -243,7 +303,7 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
     # Run r starts at an exact draw of the base model (independent units) and anneals up.
     key_start, key_run = jax.random.split(key)
     v0 = model.visible_units(params).sample(key_start, jnp.broadcast_to(b_base, (n_runs, b_base.shape[0])))
-    return AISResult(*_anneal(key_run, params, b_base, betas, v0, reverse=False), "forward", False)
+    return _result(_anneal(key_run, params, b_base, betas, v0, reverse=False), heuristic=False)
 
 
 def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int = 100,
@@ -263,7 +323,8 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
       n_betas, betas, data, smoothing: as in ``log_partition``.
 
     Returns:
-      ``AISResult(log_z, stderr, log_weights, log_z_base, ess, "reverse", heuristic)``.
+      ``AISResult(log_z, stderr, log_weights, log_z_base, ess, reverse=True, heuristic, degenerate)``,
+      warning as ``log_partition`` does when the weights are degenerate.
     """
     key = _checks.key(key)
     params, betas_arr, b_base = _setup(params, n_betas, betas, data, smoothing)
@@ -280,4 +341,4 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
     if v0.shape[0] < 2:
         raise ValueError(f"reverse AIS needs at least 2 runs for a standard error, got {v0.shape[0]}")
     # The same kernel, run along the reversed schedule: step k adds log f_{k−1}(v) − log f_k(v).
-    return AISResult(*_anneal(key_run, params, b_base, betas_arr[::-1], v0, reverse=True), "reverse", heuristic)
+    return _result(_anneal(key_run, params, b_base, betas_arr[::-1], v0, reverse=True), heuristic)

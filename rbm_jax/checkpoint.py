@@ -8,11 +8,16 @@ optional user config such as the training settings).
 Contract:
   * ``save`` writes a temporary file in the target folder, flushes it to disk
     and renames it over the target, so a crash never leaves half a checkpoint;
-    it refuses to replace an existing file unless ``overwrite=True``.
+    it refuses to replace an existing file unless ``overwrite=True``. The file
+    gets the usual permissions (``0o666`` less the umask, as ``open`` gives).
+    A leaf that cannot be restored (a string, an object, a dtype numpy does
+    not know such as bfloat16) is refused, by its path, before anything is written.
   * ``restore(path, like)`` rebuilds the pytree with the structure of ``like``
     (e.g. a freshly initialised ``TrainState``). A missing file, a truncated
-    or corrupted one, or one whose structure, shapes, dtypes or config differ
-    from what is expected raises ``CheckpointError`` saying what and where.
+    or corrupted one (any damage to the zip container, the arrays or the
+    header), or one whose structure, shapes, dtypes or config differ from what
+    is expected raises ``CheckpointError`` saying what and where: no other
+    exception escapes from reading a damaged file.
   * Typed PRNG keys (``jax.random.key``) round-trip with their implementation;
     restored values are bit-identical to the saved ones.
 """
@@ -24,8 +29,7 @@ import io
 import json
 import os
 import pathlib
-import tempfile
-import zipfile
+import secrets
 from typing import Any
 
 import jax
@@ -61,6 +65,23 @@ def _leaf_records(tree):
             impl = None
         records.append((name, arr, impl))
     return records, treedef
+
+
+#: numpy dtype kinds a checkpoint stores and restores exactly: bool, signed and unsigned int,
+#: float, complex. (Typed PRNG keys are stored as their uint32 key data.)
+_STORABLE_KINDS = "biufc"
+
+
+def _check_storable(records) -> None:
+    """Raises TypeError naming the first leaf whose array ``restore`` could not rebuild."""
+    for name, arr, _ in records:
+        if arr.dtype.kind not in _STORABLE_KINDS:
+            what = {"O": "an object", "U": "a string", "S": "a byte string"}.get(
+                arr.dtype.kind, f"of dtype {arr.dtype.name}")
+            raise TypeError(
+                f"cannot checkpoint leaf {name}: it is {what}, and only arrays of bool, integer, float or "
+                f"complex numpy dtypes and typed PRNG keys can be restored (cast bfloat16/float8 to "
+                f"float32; keep strings and objects in config or outside the tree)")
 
 
 def _jsonable(config):
@@ -99,6 +120,7 @@ def save(path, tree: Any, *, config: Any = None, overwrite: bool = False) -> pat
     if not path.parent.is_dir():
         raise FileNotFoundError(f"checkpoint folder {path.parent} does not exist")
     records, treedef = _leaf_records(tree)
+    _check_storable(records)
     header = {
         "format_version": FORMAT_VERSION,
         "treedef": str(treedef),
@@ -111,7 +133,10 @@ def save(path, tree: Any, *, config: Any = None, overwrite: bool = False) -> pat
     }
     arrays = {f"leaf_{i:05d}": arr for i, (_, arr, _) in enumerate(records)}
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Like tempfile.mkstemp (a fresh name, O_EXCL), but with mode 0o666 so the umask applies
+    # as for any new file; mkstemp's 0o600 would make every checkpoint private.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -133,9 +158,15 @@ def _read(path) -> tuple[dict, dict]:
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         raw = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: {e})") from None
+    try:
+        # Damaged bytes can fail anywhere in zipfile or numpy's .npy parser, and with almost
+        # any exception (BadZipFile, NotImplementedError for a compression method, RuntimeError
+        # for an "encrypted" flag, struct.error, zlib.error, ...): all of them mean "corrupted".
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             files = {name: z[name] for name in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - see above
         raise CheckpointError(f"checkpoint {path} is truncated or corrupted ({type(e).__name__}: {e})") from None
     if _HEADER not in files:
         raise CheckpointError(f"{path} is not an rbm_jax checkpoint (no header)")
@@ -143,7 +174,7 @@ def _read(path) -> tuple[dict, dict]:
         header = json.loads(files.pop(_HEADER).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"checkpoint {path} has a corrupted header: {e}") from None
-    version = header.get("format_version")
+    version = header.get("format_version") if isinstance(header, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version < FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} was saved by an older version of rbm_jax (format {version}; this version "
@@ -152,13 +183,32 @@ def _read(path) -> tuple[dict, dict]:
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {version!r}, expected {FORMAT_VERSION}")
+    if not _header_is_well_formed(header):
+        raise CheckpointError(f"checkpoint {path} has a corrupted header (missing or malformed fields)")
     for i, leaf in enumerate(header["leaves"]):
         arr = files.get(f"leaf_{i:05d}")
         if arr is None:
             raise CheckpointError(f"checkpoint {path} is missing leaf {leaf['path']}")
+        if list(arr.shape) != leaf["shape"] or arr.dtype.str != leaf["dtype"]:
+            raise CheckpointError(
+                f"checkpoint {path}: leaf {leaf['path']} is stored as {arr.dtype.str}{list(arr.shape)}, "
+                f"but its header says {leaf['dtype']}{leaf['shape']} (corrupted)")
         if hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest() != leaf["sha256"]:
             raise CheckpointError(f"checkpoint {path}: leaf {leaf['path']} is corrupted (checksum mismatch)")
     return header, files
+
+
+def _header_is_well_formed(header) -> bool:
+    """True if the header has every field ``restore`` reads, each of the type ``save`` writes."""
+    def leaf_ok(leaf):
+        return (isinstance(leaf, dict) and isinstance(leaf.get("path"), str)
+                and isinstance(leaf.get("shape"), list)
+                and all(isinstance(d, int) and not isinstance(d, bool) for d in leaf["shape"])
+                and isinstance(leaf.get("dtype"), str) and isinstance(leaf.get("sha256"), str)
+                and "key_impl" in leaf and (leaf["key_impl"] is None or isinstance(leaf["key_impl"], str)))
+
+    return (isinstance(header.get("treedef"), str) and "config" in header
+            and isinstance(header.get("leaves"), list) and all(leaf_ok(leaf) for leaf in header["leaves"]))
 
 
 def load_config(path) -> Any:

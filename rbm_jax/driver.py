@@ -17,7 +17,10 @@ of the ``thin=1`` trace, and a run of ``a + b`` steps passes through the run of
 ``a`` steps.
 
 One chain is written; many are ``vmap``-ped (``run_chains``): chain ``i`` gets
-``jax.random.split(key, n_chains)[i]`` and equals that chain run alone.
+``jax.random.split(key, n_chains)[i]`` and equals that chain run alone, for
+threefry (the default) and philox keys. With ``rbg`` or ``unsafe_rbg`` keys
+JAX's ``vmap`` draws every chain's random bits from the first chain's key, so
+the chains are valid and reproducible but not equal to the chain run alone.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ def run_chains(
     """Runs many independent chains of one kernel, vmapped, in one compiled program.
 
     Args:
-      key: PRNG key; chain ``i`` uses ``jax.random.split(key, n_chains)[i]``.
+      key: PRNG key; chain ``i`` uses ``jax.random.split(key, n_chains)[i]`` (and equals
+        that chain run alone, except with rbg/unsafe_rbg keys: see the module docstring).
       kernel: ``kernel(key, params, state) -> state`` for ONE chain.
       params: pytree shared by all chains.
       states: pytree of initial states with a leading chain axis ``[n_chains, ...]``.

@@ -14,7 +14,10 @@ Contract:
     ``i`` of ``sample_chains`` equals chain ``i`` run alone with key
     ``jax.random.split(key, n_chains)[i]`` (exactly, in float64; in float32 a
     batched matmul may differ in the last bits and flip a rare Bernoulli draw,
-    so there the guarantee is the same law).
+    so there the guarantee is the same law). This holds for threefry (the
+    default) and philox keys, not for ``rbg``/``unsafe_rbg`` keys, whose draws
+    JAX batches from the first key (``rbm_jax._src.driver.BATCH_DRAWN_IMPLS``):
+    with those, chains are valid and reproducible but not the chain run alone.
   * Tempering at inverse temperature β targets P_β(v, h) ∝ exp(−β E(v, h)):
     the same sweep with every activation multiplied by β.
   * Parallel tempering (``PTState``, ``pt_step``, ``sample_pt``) runs a ladder

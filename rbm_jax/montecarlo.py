@@ -307,7 +307,7 @@ def kish_ess(log_w, *, axis: int = 0) -> jax.Array:
     Between 1 (one weight dominates) and n (equal weights); 0 if every weight is 0.
 
     Args:
-      log_w: [..., n, ...] log weights along ``axis``; ``-inf`` allowed.
+      log_w: [..., n, ...] log weights along ``axis``, n >= 1; ``-inf`` allowed.
       axis: the axis holding the n weights.
 
     Returns:
@@ -317,6 +317,8 @@ def kish_ess(log_w, *, axis: int = 0) -> jax.Array:
     if arr.ndim < 1:
         raise ValueError("log_w must have a draw axis, got a scalar")
     a = _checks.axis_index(axis, arr.ndim, "axis")
+    if arr.shape[a] == 0:
+        raise ValueError(f"log_w has no weights along axis {a} (shape {arr.shape}): their ESS is undefined")
     _checks.check_finite(arr, "log_w", allow_neg_inf=True)
     return _kish_jit(arr, a)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
+import chex
 import numpy as np
 import optax
 import pytest
@@ -52,7 +54,8 @@ def test_base_log_z_is_exact(x64):
     X = jax.random.bernoulli(jax.random.key(0), 0.3, (50, 7)).astype(jnp.float64)
     b_a = ais.base_rate_biases(X, dtype=jnp.float64)
     base = RBMParams(jnp.zeros_like(params.W), b_a, jnp.zeros_like(params.c))
-    log_z_base = ais.log_partition(jax.random.key(1), params, n_runs=2, n_betas=2, data=X).log_z_base
+    with pytest.warns(ais.DegenerateWeightsWarning):  # 2 runs: never an error bar
+        log_z_base = ais.log_partition(jax.random.key(1), params, n_runs=2, n_betas=2, data=X).log_z_base
     np.testing.assert_allclose(log_z_base, exact.log_partition(base), atol=1e-12)
     p = (X.sum(0) + 1) / (50 + 2)
     np.testing.assert_allclose(b_a, np.log(p / (1 - p)), atol=1e-12)
@@ -67,12 +70,13 @@ def test_forward_ais_on_trained_models(x64, name, use_data):
     err = abs(float(est.log_z) - log_z)
     assert err < 3 * float(est.stderr) and err < 0.1, (float(est.log_z), log_z, float(est.stderr))
     assert est.log_weights.shape == (100,) and est.direction == "forward" and not est.heuristic
-    assert 1 <= float(est.ess) <= 100
+    assert not est.degenerate and ais.MIN_ESS <= float(est.ess) <= 100
     # The log-likelihood through AIS matches the exact one just as well.
     ll_ais = -float(jnp.mean(rbm.free_energy(params, X))) - float(est.log_z)
     assert abs(ll_ais - float(exact.log_likelihood(params, X))) < 0.1
 
 
+@pytest.mark.filterwarnings("ignore::rbm_jax.ais.DegenerateWeightsWarning")  # short schedule on purpose
 def test_forward_and_reverse_ais_bracket_log_z(x64):
     """With a deliberately short schedule the Jensen gaps are large: E[forward] < log Z < E[reverse]."""
     params, X = trained("bas4_pt")
@@ -94,6 +98,7 @@ def test_reverse_ais_from_data_is_labelled_heuristic(x64):
     assert not exact_start.heuristic
 
 
+@pytest.mark.filterwarnings("ignore::rbm_jax.ais.DegenerateWeightsWarning")  # 10 runs
 def test_explicit_betas_win_over_n_betas(x64):
     params = random_params(501, 6, 4, scale=0.5)
     a = ais.log_partition(jax.random.key(0), params, betas=np.linspace(0, 1, 50), n_betas=9999, n_runs=10)
@@ -105,8 +110,9 @@ def test_large_weights_give_no_nan():
     kw, kb, kc = jax.random.split(jax.random.key(1), 3)
     params = RBMParams(30 * jax.random.normal(kw, (8, 6)), 30 * jax.random.normal(kb, (8,)),
                        30 * jax.random.normal(kc, (6,)))
-    est = ais.log_partition(jax.random.key(0), params, n_betas=200, n_runs=10)
-    assert np.isfinite(est.log_z) and np.all(np.isfinite(est.log_weights))
+    with pytest.warns(ais.DegenerateWeightsWarning):
+        est = ais.log_partition(jax.random.key(0), params, n_betas=200, n_runs=10)
+    assert np.isfinite(est.log_z) and np.all(np.isfinite(est.log_weights)) and est.degenerate
 
 
 def test_bad_input_is_named():
@@ -122,3 +128,50 @@ def test_bad_input_is_named():
         ais.log_partition(key, params, data=np.zeros((3, 5)))
     with pytest.raises(ValueError, match=r"start must be 'exact' or an array"):
         ais.reverse_log_partition(key, params, start="data")
+
+
+def _signed_model(scale):
+    """A 6×4 model with couplings ±scale and zero biases (exact log Z by enumeration)."""
+    signs = jnp.sign(jax.random.normal(jax.random.key(0), (6, 4)))
+    return RBMParams(scale * signs, jnp.zeros(6), jnp.zeros(4))
+
+
+def test_degenerate_weights_are_flagged_and_warned():
+    """W = ±50 with 100 βs: a few runs carry all the weight and the estimate is off by ~14
+    standard errors, which can never exceed 1/sqrt(ESS). The result says so, and warns."""
+    params = _signed_model(50.0)
+    with pytest.warns(ais.DegenerateWeightsWarning,
+                      match=r"Kish ESS\) is \d\.\d of 50 runs, below ais\.MIN_ESS = 10.*more betas.*more runs"):
+        est = ais.log_partition(jax.random.key(1), params, n_betas=100, n_runs=50)
+    assert est.degenerate and float(est.ess) < ais.MIN_ESS
+    assert float(est.stderr) <= 1 / np.sqrt(float(est.ess))
+    assert abs(float(est.log_z) - float(exact.log_partition(params))) > 5 * float(est.stderr)
+    # Negative control, same shapes: weak couplings give even weights, no flag and no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ais.DegenerateWeightsWarning)
+        easy = ais.log_partition(jax.random.key(1), _signed_model(0.1), n_betas=100, n_runs=50)
+    assert not easy.degenerate and float(easy.ess) > 40
+    assert abs(float(easy.log_z) - float(exact.log_partition(_signed_model(0.1)))) < 4 * float(easy.stderr)
+
+
+def test_the_result_passes_through_jit_and_tree_map():
+    params = _signed_model(0.1)
+    key = jax.random.key(2)
+    eager = ais.log_partition(key, params, n_betas=100, n_runs=50)
+    jitted = jax.jit(lambda k: ais.log_partition(k, params, n_betas=100, n_runs=50))(key)
+    assert type(jitted) is ais.AISResult and jitted.direction == "forward"
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-5)
+    assert jax.tree_util.tree_map(jnp.shape, eager) == ais.AISResult((), (), (50,), (), (), (), (), ())
+    assert not eager.reverse and not eager.heuristic and not eager.degenerate
+
+
+@pytest.mark.parametrize("smoothing", [np.inf, np.nan, -1.0, 0.0, "1"])
+def test_smoothing_must_be_a_finite_positive_pseudo_count(smoothing):
+    params = random_params(503, 4, 3)
+    X = np.zeros((5, 4), np.float32)
+    error = TypeError if isinstance(smoothing, str) else ValueError
+    for data in (X, None):  # refused even where it would not be used
+        with pytest.raises(error, match=r"smoothing \(a pseudo-count\) must be a finite number > 0"):
+            ais.log_partition(jax.random.key(0), params, n_runs=10, n_betas=10, data=data, smoothing=smoothing)
+    with pytest.raises(error, match=r"smoothing \(a pseudo-count\) must be a finite number > 0"):
+        ais.base_rate_biases(X, smoothing=smoothing)

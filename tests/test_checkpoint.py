@@ -115,3 +115,55 @@ def test_a_checkpoint_of_an_older_format_is_refused_by_name(tmp_path, state, mon
         checkpoint.restore(path, like=state)
     with pytest.raises(checkpoint.CheckpointError, match="older version"):
         checkpoint.load_config(path)
+
+
+@pytest.mark.parametrize("leaf, what", [("a string", "a string"), (object(), "an object"),
+                                        (jnp.ones(2, jnp.bfloat16), "of dtype bfloat16")])
+def test_leaves_that_cannot_be_restored_are_refused_before_writing(tmp_path, leaf, what):
+    tree = {"params": {"W": jnp.zeros(3)}, "extra": [1, leaf]}
+    with pytest.raises(TypeError, match=rf"cannot checkpoint leaf \['extra'\]\[1\]: it is {what}"):
+        checkpoint.save(tmp_path / "run.npz", tree)
+    assert os.listdir(tmp_path) == []  # nothing written, not even a temporary file
+
+
+def test_every_single_byte_corruption_is_caught_or_harmless(tmp_path):
+    """Each byte of a small checkpoint corrupted (all its bits, then one bit): restore either
+    returns exactly what was saved, config included, or raises CheckpointError; nothing else escapes."""
+    tree = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "key": jax.random.key(3, impl="philox4x32")}
+    raw = checkpoint.save(tmp_path / "t.npz", tree, config={"lr": 0.5}).read_bytes()
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(raw)
+    escaped, caught = [], 0
+    with open(bad, "r+b", buffering=0) as f:  # corrupt one byte in place, then put it back
+        for i in range(2 * len(raw)):
+            at = i % len(raw)
+            f.seek(at)
+            f.write(bytes([raw[at] ^ (0xFF if i < len(raw) else 1 << (i % 8))]))
+            try:
+                back = checkpoint.restore(bad, like=tree, config={"lr": 0.5})  # the config is compared too
+            except checkpoint.CheckpointError:
+                caught += 1
+                continue
+            except Exception as e:  # noqa: BLE001 - collecting what escapes is the point
+                escaped.append((i, f"{type(e).__name__}: {e}"))
+                continue
+            finally:
+                f.seek(at)
+                f.write(raw[at:at + 1])
+            np.testing.assert_array_equal(back["w"], tree["w"], err_msg=f"corruption {i}")
+            assert back["w"].dtype == np.float32
+            assert str(jax.random.key_impl(back["key"])) == "philox4x32"
+            np.testing.assert_array_equal(jax.random.key_data(back["key"]), jax.random.key_data(tree["key"]))
+    assert not escaped, escaped[:5]
+    assert caught > len(raw)  # most corruptions are detected (not silently harmless)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_files_get_the_usual_permissions(tmp_path, state, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = checkpoint.save(tmp_path / "run.npz", state)
+        checkpoint.save(path, state, overwrite=True)  # replacing keeps the usual mode too
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == mode

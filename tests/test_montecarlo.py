@@ -437,3 +437,10 @@ def test_mcmc_coverage_on_rbm_gibbs_chains():
     per_unit = [coverage(montecarlo.Estimate(*(a[:, i] for a in est)), truth[i]) for i in range(4)]
     print("RBM Gibbs coverage per visible unit:", per_unit)
     assert all(nominal(c) for c in per_unit), per_unit
+
+
+def test_kish_ess_of_no_weights_is_refused_by_name():
+    for empty, axis in ((np.zeros(0), 0), (np.zeros((3, 0)), 1), (np.zeros((0, 2)), 0)):
+        with pytest.raises(ValueError, match=rf"log_w has no weights along axis {axis}"):
+            montecarlo.kish_ess(empty, axis=axis)
+    assert montecarlo.kish_ess(np.zeros((0, 2)), axis=1).shape == (0,)  # no entries, each with 2 weights

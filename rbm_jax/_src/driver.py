@@ -5,7 +5,13 @@ It alone owns key handling and vmapping:
   * step ``t`` of a chain (burn-in steps counted from 0) uses ``fold_in(key, t)``,
     so the state after ``t`` steps does not depend on burn-in/thin bookkeeping;
   * chain ``i`` of ``run_many`` uses ``jax.random.split(key, n_chains)[i]`` and
-    equals that chain run alone by ``run_from``/``run``;
+    equals that chain run alone by ``run_from``/``run``, for keys of every
+    implementation whose draws ``vmap`` leaves unchanged (threefry, the
+    default, and philox). Not for ``BATCH_DRAWN_IMPLS`` (rbg, unsafe_rbg): JAX
+    batches XLA's RngBitGenerator by drawing the whole batch's bits from the
+    batch's first key, so with those keys chain ``i`` is a valid chain of the
+    same law, reproducible for a given key and number of chains, but not the
+    chain run alone (exactness there would need a loop over chains, not vmap);
   * a chain started from a position (``run_from``) splits its key once more:
     the first half draws the initial state (``kernel.init``), the second runs.
 
@@ -25,6 +31,11 @@ from jax import lax
 __all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys"]
 
 STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform")
+
+#: PRNG implementations whose draws under ``vmap`` come from the batch's first key (JAX's
+#: batching rule for RngBitGenerator): with them chain ``i`` of ``run_many`` is not the
+#: chain run alone (see the module docstring). The tests check this list against JAX.
+BATCH_DRAWN_IMPLS = ("rbg", "unsafe_rbg")
 
 
 def chain_keys(key, n_chains: int):
