@@ -35,8 +35,16 @@ Contract:
   * One epoch is one ``lax.scan`` over a fresh permutation of the rows, in
     minibatches of ``batch_size`` (the last ``n_rows % batch_size`` rows of
     each permutation are left out of that epoch).
-  * Evaluation metrics are computed every ``metrics_every`` epochs inside the
-    compiled loop (``lax.cond``; NaN on other epochs), without host sync.
+  * Evaluation metrics are computed every ``metrics_every`` epochs and at the
+    run's last epoch, inside the compiled loop (NaN on other epochs), without
+    host sync. The cheap ones (exact log-likelihood once log Z is known,
+    free-energy gap, reconstruction error) use every row; the pseudo-likelihood
+    uses a fixed random subset of ``pseudo_likelihood_rows`` rows, and its
+    history key says so (see ``fit`` and ``pseudo_likelihood_key``).
+  * A divergence guard (``divergence='raise'`` by default) stops training at
+    the first epoch whose parameters are not finite or whose monitored
+    likelihood collapses, and never hands diverged parameters to a callback
+    (see ``fit``).
   * ``fit_many`` trains many models (seeds, learning rates, weight decays) as
     one vmapped program; model i equals model i trained alone by ``fit``.
 
@@ -51,6 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -69,6 +78,13 @@ __all__ = [
     "TrainState",
     "TrainConfig",
     "HyperParams",
+    "DivergenceInfo",
+    "DivergenceError",
+    "DivergenceWarning",
+    "DIVERGENCE_MODES",
+    "collapse_floor",
+    "pseudo_likelihood_key",
+    "auto_metrics_every",
     "Estimator",
     "CD",
     "PCD",
@@ -95,6 +111,20 @@ __all__ = [
 #: The shorthand names of ``method``.
 METHODS = tuple(ESTIMATORS)
 
+#: What the divergence guard may do (``divergence=``): see ``fit``.
+DIVERGENCE_MODES = ("raise", "warn", "off")
+
+# Reasons the guard records (DivergenceInfo.reason).
+_NONFINITE_PARAMS, _NONFINITE_METRIC, _COLLAPSED = 1, 2, 3
+_REASONS = {
+    _NONFINITE_PARAMS: "the parameters hold NaN or inf",
+    _NONFINITE_METRIC: "the monitored {metric} is not finite",
+    _COLLAPSED: "the monitored {metric} fell to {value:.4g}, below the floor {floor:.4g} (= -2·n_visible·ln 2: "
+                "worse than the uniform distribution by over a bit per visible unit)",
+}
+# fold_in tag of the pseudo-likelihood subset's key (drawn from TrainState.key, i.e. from fit's key).
+_SUBSET_TAG = 0x504C4C  # "PLL"
+
 
 class HyperParams(NamedTuple):
     """Numeric hyperparameters passed with each call (traced, so ``fit_many`` can vmap over them).
@@ -103,6 +133,40 @@ class HyperParams(NamedTuple):
     """
 
     weight_decay: jax.Array  # [] L2 cost on W only
+
+
+class DivergenceInfo(NamedTuple):
+    """What the divergence guard saw in one compiled call (leading [n_models] axis in ``fit_many``)."""
+
+    epoch: jax.Array  # [] int32: the first epoch that diverged (counted from the run's start); 0: none
+    reason: jax.Array  # [] int32: 0 none, 1 non-finite parameters, 2 non-finite metric, 3 collapsed metric
+    value: jax.Array  # [] the monitored metric at that epoch (NaN when it was not evaluated)
+    stopped: jax.Array  # [] bool: training stopped there; the state is the one before that epoch
+
+
+class DivergenceError(ValueError):
+    """Training diverged (``divergence='raise'``); raised before any callback sees the diverged state.
+
+    Attributes:
+      epoch: the first epoch that diverged (counted from the run's start, as
+        ``history['epoch']``); for ``fit_many`` the earliest over models.
+      reason: what the guard saw, in words (``fit_many``: per diverged model).
+      models: ``fit_many`` only: the indices of the diverged models (else None).
+      state: the last good ``TrainState`` (before ``epoch``); ``fit_many``: None.
+      params: the last good parameters (``fit_many``: every model's, the diverged
+        ones as they were before their epoch).
+      history: the history up to and including ``epoch`` (``fit_many``: all
+        epochs, NaN after each diverged model stopped).
+    """
+
+    def __init__(self, message, *, epoch, reason, state=None, params=None, history=None, models=None):
+        super().__init__(message)
+        self.epoch, self.reason, self.models = epoch, reason, models
+        self.state, self.params, self.history = state, params, history
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training diverged and ``divergence='warn'``: see ``fit``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,9 +187,10 @@ class TrainConfig:
     initial_momentum: float = 0.5
     final_momentum: float = 0.9
     momentum_switch_epoch: int = 5
-    metrics_every: int = 1
-    exact_likelihood: bool = False  # evaluate the exact log-likelihood (small models)
-    monitor_rows: int = 1000  # rows of training data used for evaluation metrics
+    metrics_every: int | str | None = "auto"  # epochs between evaluations; "auto"; None: never (see fit)
+    exact_likelihood: bool = False  # evaluate the exact log-likelihood (small models), over all rows
+    pseudo_likelihood_rows: int | None = 1000  # random training rows for the pseudo-likelihood; None: all
+    divergence: str = "raise"  # the divergence guard: "raise", "warn" or "off" (see fit)
 
     @property
     def estimator(self) -> Estimator:
@@ -302,34 +367,87 @@ def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int) -> 
 # Epochs
 
 
-def _evaluate(params, monitor, held_out, cfg: TrainConfig):
+def pseudo_likelihood_key(n_rows: int, pseudo_likelihood_rows: int | None = 1000) -> str:
+    """The history key of the pseudo-likelihood for ``n_rows`` training rows.
+
+    ``'pseudo_log_likelihood'`` when every row is used (``pseudo_likelihood_rows``
+    None or at least ``n_rows``), else ``'pseudo_log_likelihood_subset{m}'``:
+    the mean over a fixed random subset of m rows.
+    """
+    m = _subset_rows(n_rows, pseudo_likelihood_rows)
+    return "pseudo_log_likelihood" if m == n_rows else f"pseudo_log_likelihood_subset{m}"
+
+
+def _subset_rows(n_rows: int, rows: int | None) -> int:
+    return n_rows if rows is None else min(rows, n_rows)
+
+
+def collapse_floor(n_visible: int) -> float:
+    """The guard's floor on the monitored (pseudo-)log-likelihood: −2·n_visible·ln 2 nats per row.
+
+    The uniform distribution over {0, 1}^n_visible scores −n_visible·ln 2 in both
+    (every conditional is 1/2); below the floor a model is worse than knowing
+    nothing by more than one bit per visible unit.
+    """
+    return -2.0 * n_visible * float(np.log(2.0))
+
+
+def _monitored(cfg: TrainConfig, n_rows: int) -> str:
+    """The history key the guard watches: the exact log-likelihood, else the pseudo-likelihood."""
+    return "log_likelihood" if cfg.exact_likelihood else pseudo_likelihood_key(n_rows, cfg.pseudo_likelihood_rows)
+
+
+def _evaluate(params, data, subset, held_out, cfg: TrainConfig):
+    """The evaluation metrics: all rows, except the pseudo-likelihood (``subset``)."""
+    f_data = jnp.mean(model.free_energy(params, data))
     out = {
-        "recon_error": fit_metrics.reconstruction_error(params, monitor),
-        "pseudo_log_likelihood": jnp.mean(fit_metrics.pseudo_log_likelihood(params, monitor)),
+        "recon_error": fit_metrics.reconstruction_error(params, data),
+        pseudo_likelihood_key(data.shape[0], cfg.pseudo_likelihood_rows):
+            jnp.mean(fit_metrics.pseudo_log_likelihood(params, subset)),
     }
     if held_out is not None:
-        out["free_energy_gap"] = (jnp.mean(model.free_energy(params, held_out))
-                                  - jnp.mean(model.free_energy(params, monitor)))
+        out["free_energy_gap"] = jnp.mean(model.free_energy(params, held_out)) - f_data
     if cfg.exact_likelihood:
         log_z = enumeration.log_partition(params)
-        out["log_likelihood"] = -jnp.mean(model.free_energy(params, monitor)) - log_z
+        out["log_likelihood"] = -f_data - log_z
         if held_out is not None:
             out["held_out_log_likelihood"] = -jnp.mean(model.free_energy(params, held_out)) - log_z
     return out
 
 
-def epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int):
-    """``n_epochs`` epochs as one ``lax.scan`` (traceable; the drivers below compile it).
+def _nan_like(shape: jax.ShapeDtypeStruct) -> jax.Array:
+    fill = jnp.nan if jnp.issubdtype(shape.dtype, jnp.inexact) else 0
+    return jnp.full(shape.shape, fill, shape.dtype)
 
-    Returns:
-      ``(state, history)`` with history arrays [n_epochs, ...].
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int,
+            final_epoch=None):
+    """``epochs`` with the guard's ``DivergenceInfo`` as a third output; ``final_epoch`` (traced):
+    the run's last epoch, always evaluated (default: this call's last).
+
+    Two nested while loops: the inner one trains up to the next epoch due for evaluation (no
+    monitoring code per epoch, only the guard's finiteness check), the outer one evaluates
+    there. After a stop nothing more runs; the later records stay NaN.
     """
     n_rows, n_visible = data.shape
+    if cfg.metrics_every == "auto":
+        cfg = dataclasses.replace(cfg, metrics_every=auto_metrics_every(
+            cfg, n_rows, 0 if held_out is None else held_out.shape[0], n_visible, state.params.n_hidden))
     steps_per_epoch = n_rows // cfg.batch_size
     key_steps, key_shuffle = jax.random.split(state.key)
+    evaluate = cfg.metrics_every is not None
+    guard = cfg.divergence != "off"
+    first_epoch = state.step // steps_per_epoch  # epochs done before this call
+    if final_epoch is None:
+        final_epoch = first_epoch + n_epochs
 
-    def one_epoch(state, _):
-        epoch = state.step // steps_per_epoch
+    def train_epoch(state, epoch):
         perm = jax.random.permutation(jax.random.fold_in(key_shuffle, epoch), n_rows)
         batches = data[perm[: steps_per_epoch * cfg.batch_size]].reshape(
             steps_per_epoch, cfg.batch_size, n_visible)
@@ -338,23 +456,97 @@ def epochs(state: TrainState, data, monitor, held_out, hp: HyperParams, cfg: Tra
             return _train_step(jax.random.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch)
 
         state, step_metrics = lax.scan(body, state, batches)
-        record = {name: jnp.mean(x, axis=0) for name, x in step_metrics.items()}
-        due = (epoch + 1) % cfg.metrics_every == 0
-        shape = jax.eval_shape(lambda p: _evaluate(p, monitor, held_out, cfg), state.params)
-        evals = lax.cond(
-            due,
-            lambda p: _evaluate(p, monitor, held_out, cfg),
-            lambda p: jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shape),
-            state.params,
-        )
-        record.update(evals)
-        record["epoch"] = epoch + 1
-        return state, record
+        return state, {name: jnp.mean(x, axis=0) for name, x in step_metrics.items()}
 
-    return lax.scan(one_epoch, state, None, length=n_epochs)
+    def write(history, i, record):
+        return dict(history, **{name: history[name].at[i].set(x) for name, x in record.items()})
+
+    def flag(info, epoch, reason, stop, value):
+        """Records the first alarm of this call, or the stop (which, under 'warn', may follow a collapse)."""
+        first = ((info.epoch == 0) & (reason > 0)) | stop
+        return DivergenceInfo(epoch=jnp.where(first, epoch, info.epoch),
+                              reason=jnp.where(first, reason, info.reason),
+                              value=jnp.where(first, value, info.value),
+                              stopped=info.stopped | stop)
+
+    def train_until(carry, end):
+        """Epochs i < end; the carry is (i, state, state before epoch i − 1, info, history)."""
+
+        def body(c):
+            i, state, _, info, history = c
+            new, record = train_epoch(state, first_epoch + i)
+            if guard:
+                bad = ~_all_finite(new.params)  # non-finite parameters always stop
+                info = flag(info, first_epoch + i + 1, jnp.where(bad, _NONFINITE_PARAMS, 0), bad, info.value)
+            return i + 1, new, state, info, write(history, i, record)
+
+        return lax.while_loop(lambda c: (c[0] < end) & ~c[3].stopped, body, carry)
+
+    shapes = jax.eval_shape(train_epoch, state, first_epoch)[1]
+    if evaluate:
+        m = _subset_rows(n_rows, cfg.pseudo_likelihood_rows)
+        if m < n_rows:  # a fixed random subset (the same for every epoch and chunk of this run)
+            rows = jax.random.choice(jax.random.fold_in(state.key, _SUBSET_TAG), n_rows, (m,), replace=False)
+            subset = data[rows]
+        else:
+            subset = data
+        eval_fn = lambda p: _evaluate(p, data, subset, held_out, cfg)  # noqa: E731
+        eval_shape = jax.eval_shape(eval_fn, state.params)
+        shapes = {**shapes, **eval_shape}
+        watched = _monitored(cfg, n_rows)
+        floor = collapse_floor(n_visible)
+    history = jax.tree_util.tree_map(lambda s: _nan_like(jax.ShapeDtypeStruct((n_epochs, *s.shape), s.dtype)),
+                                     shapes)
+    history["epoch"] = first_epoch + 1 + jnp.arange(n_epochs, dtype=first_epoch.dtype)
+    info = DivergenceInfo(jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+                          jnp.asarray(jnp.nan, state.params.dtype), jnp.asarray(False))
+    carry = (jnp.zeros((), jnp.int32), state, state, info, history)
+
+    if not evaluate:
+        carry = train_until(carry, n_epochs)
+    else:
+        every = cfg.metrics_every
+
+        def block(c):
+            """Train up to the next due epoch (a multiple of metrics_every, or the last), evaluate it."""
+            done = first_epoch + c[0]  # epochs done so far, counted from the run's start
+            due = jnp.maximum(jnp.minimum((done // every + 1) * every, final_epoch), done + 1)
+            end = jnp.minimum(due - first_epoch, n_epochs)
+            i, state, before, info, history = train_until(c, end)
+            ready = (i == end) & (first_epoch + i == due) & ~info.stopped
+            evals = lax.cond(ready, eval_fn, lambda p: jax.tree_util.tree_map(_nan_like, eval_shape),
+                             state.params)
+            history = write(history, i - 1, evals)  # NaN unless ready; epoch i − 1's slot is written once
+            if guard:
+                value = evals[watched]
+                reason = jnp.where(jnp.isfinite(value), jnp.where(value < floor, _COLLAPSED, 0), _NONFINITE_METRIC)
+                reason = jnp.where(ready, reason, 0).astype(jnp.int32)
+                info = flag(info, first_epoch + i, reason, (reason > 0) & (cfg.divergence == "raise"),
+                            value.astype(info.value.dtype))
+            return i, state, before, info, history
+
+        carry = lax.while_loop(lambda c: (c[0] < n_epochs) & ~c[3].stopped, block, carry)
+    _, state, before, info, history = carry
+    if guard:  # a stopped run returns the state before the epoch that diverged
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(info.stopped, a, b), before, state)
+    return state, history, info
 
 
-_run_epochs_jit = jax.jit(epochs, static_argnames=("cfg", "n_epochs"))
+def epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int):
+    """``n_epochs`` epochs as one compiled loop (traceable; the drivers below compile it).
+
+    Monitoring as in ``fit``. The divergence guard runs inside (``cfg.divergence``):
+    after a stop the state is the one before the diverged epoch and the later
+    records are NaN; the drivers report it (``DivergenceError``/``DivergenceWarning``).
+
+    Returns:
+      ``(state, history)`` with history arrays [n_epochs, ...].
+    """
+    state, history, _ = _epochs(state, data, held_out, hp, cfg, n_epochs)
+    return state, history
+
+
+_run_epochs_jit = jax.jit(_epochs, static_argnames=("cfg", "n_epochs"))
 
 
 def _init_state(key, params, data, learning_rate, cfg: TrainConfig) -> TrainState:
@@ -372,13 +564,43 @@ _init_state_jit = jax.jit(_init_state, static_argnames=("cfg",))
 # Validation: once, at the boundary of each public call.
 
 
+def _bool_setting(value, name: str, *, auto: bool = False):
+    if isinstance(value, (bool, np.bool_)) or (auto and isinstance(value, str) and value == "auto"):
+        return value if isinstance(value, str) else bool(value)
+    allowed = "True, False or 'auto'" if auto else "a bool (True or False)"
+    raise TypeError(f"{name} must be {allowed}, got {value!r} of type {type(value).__name__}")
+
+
+def _refuse_unused_settings(cfg: TrainConfig) -> None:
+    """``betas`` / ``n_chains`` given where the method does not use them: an error, not silence."""
+    method = cfg.method
+    if isinstance(method, Estimator):
+        for name in ("betas", "n_chains"):
+            if getattr(cfg, name) is not None:
+                raise ValueError(f"{name} is not used with an estimator value as method ({method!r} carries "
+                                 f"its own settings); build the estimator with it instead")
+        return
+    if cfg.betas is not None and method != "pt":
+        raise ValueError(f"betas (the parallel-tempering ladder) applies to method='pt' only, "
+                         f"got betas={cfg.betas!r} with method={method!r}")
+    if cfg.n_chains is not None and method == "cd":
+        raise ValueError(f"n_chains (persistent chains) applies to method='pcd' or 'pt' only, "
+                         f"got n_chains={cfg.n_chains!r} with method='cd'")
+
+
 def _validated_config(cfg: TrainConfig) -> TrainConfig:
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     _checks.positive_int(cfg.batch_size, "batch_size")
     cfg.estimator.validate()  # raises on a bad method, k, n_chains or ladder, naming it
-    _checks.positive_int(cfg.metrics_every, "metrics_every")
-    _checks.positive_int(cfg.monitor_rows, "monitor_rows")
+    _refuse_unused_settings(cfg)
+    if cfg.metrics_every is not None and cfg.metrics_every != "auto":
+        _checks.positive_int(cfg.metrics_every, "metrics_every")
+    if cfg.pseudo_likelihood_rows is not None:
+        _checks.positive_int(cfg.pseudo_likelihood_rows, "pseudo_likelihood_rows")
+    _bool_setting(cfg.exact_likelihood, "exact_likelihood")
+    if not isinstance(cfg.divergence, str) or cfg.divergence not in DIVERGENCE_MODES:
+        raise ValueError(f"divergence must be one of {DIVERGENCE_MODES}, got {cfg.divergence!r}")
     _checks.nonnegative_int(cfg.momentum_switch_epoch, "momentum_switch_epoch")
     for name in ("initial_momentum", "final_momentum"):
         m = getattr(cfg, name)
@@ -403,14 +625,84 @@ def _validated_decay(weight_decay, dtype) -> HyperParams:
     return HyperParams(jnp.asarray(wd, dtype))
 
 
+def _per_model(value, name: str, n_models: int) -> np.ndarray:
+    """A scalar or [n_models] setting of ``fit_many``, as [n_models] float64."""
+    x = np.asarray(value, np.float64)
+    if x.shape not in ((), (n_models,)):
+        raise ValueError(f"{name} must be a scalar or an array [n_models] = [{n_models}] (one per key), "
+                         f"got shape {x.shape}")
+    return np.broadcast_to(x, (n_models,))
+
+
 def _validated_params(params):
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
     return params
 
 
+def _validated_callback(callback, chunk_epochs) -> int:
+    """Refuses a non-callable callback and a chunk size that is not a positive int; returns the chunk."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(epochs_done, state, history), "
+                        f"got {callback!r} of type {type(callback).__name__}")
+    return 1 if chunk_epochs is None else _checks.positive_int(chunk_epochs, "chunk_epochs")
+
+
+#: ``metrics_every='auto'`` keeps the modelled cost of the evaluations within this fraction of
+#: training. The aim is at most 10%: the model is right to within about a factor of 1.5 on the
+#: README's configurations, and timings on a shared machine vary by several percent.
+AUTO_MONITOR_BUDGET = 0.03
+
+# The cost model of ``auto_metrics_every``, in multiply-adds of a matrix product, calibrated on
+# this machine's CPU (XLA, float32; 2026-12-02; benchmarks/bench_monitor.py): one compiled
+# update costs a fixed overhead (small kernels, loop iterations); a drawn unit (random number
+# and conditional), an evaluated unit (softplus, sigmoid, or a rank-one step) and an enumerated
+# state's unit (softplus and log-sum-exp in log Z) cost these many multiply-adds.
+_UPDATE_OVERHEAD = 1_000_000
+_DRAWN_UNIT = 400
+_EVALUATED_UNIT = 80
+_ENUMERATED_UNIT = 160
+
+
+def auto_metrics_every(cfg: TrainConfig, n_rows: int, n_held_out: int, n_visible: int, n_hidden: int) -> int:
+    """The interval of ``metrics_every='auto'``: evaluation modelled at ≤ ``AUTO_MONITOR_BUDGET`` of training.
+
+    The cost model counts multiply-adds (one row through W: n_visible·n_hidden)
+    and elementwise work, per update and per evaluation:
+
+      * an update: a fixed overhead, the minibatch's hidden probabilities and
+        statistics (3 row passes), and the estimator's negatives — per chain
+        (and PT rung) k sweeps of 2 passes with every unit drawn, then their
+        hidden probabilities and statistics (2 passes);
+      * an evaluation: free energies and reconstructions of every training
+        row (3 passes) and free energies of the held-out rows, the
+        pseudo-likelihood's subset (n_visible softplus rows per row), and
+        log Z by enumeration (2^min(n_visible, n_hidden) row passes).
+
+    Measured against it: see ``fit`` (``benchmarks/bench_monitor.py``).
+    """
+    cfg = _validated_config(cfg)
+    est = cfg.estimator
+    nv_nh, units = n_visible * n_hidden, n_visible + n_hidden
+    n_neg = getattr(est, "n_chains", None) or cfg.batch_size
+    sweeps = getattr(est, "k", 1) * (len(est.ladder) if isinstance(est, PT) else 1)
+    per_update = (_UPDATE_OVERHEAD
+                  + (3 * cfg.batch_size + n_neg * (2 * sweeps + 2)) * nv_nh
+                  + n_neg * sweeps * units * _DRAWN_UNIT
+                  + (cfg.batch_size + n_neg) * n_hidden * _EVALUATED_UNIT)
+    epoch = (n_rows // cfg.batch_size) * per_update
+    m = _subset_rows(n_rows, cfg.pseudo_likelihood_rows)
+    evaluation = ((3 * n_rows + n_held_out) * (nv_nh + units * _EVALUATED_UNIT)
+                  + m * nv_nh * _EVALUATED_UNIT)
+    if cfg.exact_likelihood:
+        small, large = sorted((n_visible, n_hidden))
+        evaluation += 2 ** small * large * (small + _ENUMERATED_UNIT)
+    return max(1, int(np.ceil(evaluation / (AUTO_MONITOR_BUDGET * epoch))))
+
+
 def _prepare(params, data, held_out, cfg, n_epochs):
-    """Validates what every training call shares; ``params`` must already be validated."""
+    """Validates what every training call shares (``params`` already validated); resolves
+    ``metrics_every='auto'`` for this data."""
     dtype = params.dtype
     data = _checks.data_matrix(data, params.n_visible, "data", dtype)
     if held_out is not None:
@@ -423,23 +715,42 @@ def _prepare(params, data, held_out, cfg, n_epochs):
     if cfg.exact_likelihood and smaller > enumeration.MAX_ENUMERATED_UNITS:
         raise ValueError(
             f"exact_likelihood needs min(n_visible, n_hidden) <= {enumeration.MAX_ENUMERATED_UNITS}, got {smaller}")
-    monitor = data[: cfg.monitor_rows]
-    return data, held_out, monitor, cfg, n_epochs
+    if cfg.metrics_every == "auto":
+        every = auto_metrics_every(cfg, data.shape[0], 0 if held_out is None else held_out.shape[0],
+                                    params.n_visible, params.n_hidden)
+        cfg = dataclasses.replace(cfg, metrics_every=every)
+    cfg = dataclasses.replace(cfg, exact_likelihood=bool(cfg.exact_likelihood))
+    return data, held_out, cfg, n_epochs
 
 
 def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
-                exact_likelihood) -> TrainConfig:
+                exact_likelihood, pseudo_likelihood_rows, divergence) -> TrainConfig:
     """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments (``params`` validated)."""
-    if isinstance(exact_likelihood, str):
-        if exact_likelihood != "auto":
-            raise ValueError(f"exact_likelihood must be True, False or 'auto', got {exact_likelihood!r}")
+    exact_likelihood = _bool_setting(exact_likelihood, "exact_likelihood", auto=True)
+    if exact_likelihood == "auto":
         # Cheap enough to evaluate every few epochs.
         exact_likelihood = min(params.n_visible, params.n_hidden) <= 16
     return TrainConfig(
         method=method, k=k, batch_size=batch_size, n_chains=n_chains,
-        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas)),
-        optimizer=optimizer, metrics_every=metrics_every, exact_likelihood=bool(exact_likelihood),
+        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas).reshape(-1)),
+        optimizer=optimizer, metrics_every=metrics_every, exact_likelihood=exact_likelihood,
+        pseudo_likelihood_rows=pseudo_likelihood_rows, divergence=divergence,
     )
+
+
+# --------------------------------------------------------------------------
+# The divergence guard's report (host side, after each compiled call)
+
+
+def _divergence_reason(reason: int, value: float, cfg: TrainConfig, n_rows: int, n_visible: int) -> str:
+    return _REASONS[reason].format(metric=_monitored(cfg, n_rows), value=value, floor=collapse_floor(n_visible))
+
+
+def _divergence_advice(cfg: TrainConfig) -> str:
+    stopped = ("Training stopped there" if cfg.divergence == "raise"
+               else "Training goes on (non-finite parameters stop it)")
+    return (f". {stopped}; try a smaller learning rate (e.g. a tenth). divergence='warn' only warns, "
+            f"'off' checks nothing.")
 
 
 # --------------------------------------------------------------------------
@@ -455,10 +766,16 @@ def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=
     """
     key = _checks.key(key)
     params = _validated_params(params)
-    data, _, _, cfg, _ = _prepare(params, data, None, cfg, 0)
+    data, _, cfg, _ = _prepare(params, data, None, cfg, 0)
     _refuse_rate_for_own_optimizer(learning_rate, cfg)
     rate = _validated_rate(0.01 if learning_rate is None else learning_rate)
-    return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), cfg)
+    return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), _init_config(cfg))
+
+
+def _init_config(cfg: TrainConfig) -> TrainConfig:
+    """The settings the initial state depends on (monitoring and the guard do not: one compile)."""
+    return dataclasses.replace(cfg, metrics_every=None, exact_likelihood=False, pseudo_likelihood_rows=None,
+                               divergence="off")
 
 
 def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
@@ -470,13 +787,17 @@ def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, lear
         the default optimizer's rate from here on (refused with your own optimizer).
 
     Returns:
-      ``(state, history)``: history maps metric names to arrays [n_epochs, ...].
+      ``(state, history)``: history maps metric names to numpy arrays [n_epochs, ...]
+      (shorter when the divergence guard stopped training: see ``fit``).
+
+    Raises:
+      DivergenceError: ``cfg.divergence == 'raise'`` and training diverged.
     """
     params = _validated_params(state.params)
-    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
     hp = _validated_decay(weight_decay, params.dtype)
     state = _with_learning_rate(state, learning_rate, cfg)
-    return _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n_epochs)
+    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, None, 1)
 
 
 def fit(
@@ -494,16 +815,82 @@ def fit(
     n_chains: int | None = None,
     betas=None,
     held_out=None,
-    metrics_every: int = 1,
+    metrics_every="auto",
     exact_likelihood="auto",
+    pseudo_likelihood_rows: int | None = 1000,
+    divergence: str = "raise",
     callback: Callable | None = None,
     chunk_epochs: int | None = None,
     return_state: bool = False,
 ):
     """Trains an RBM on ``data`` and returns ``(params, history)``.
 
+    Monitoring. Every ``metrics_every`` epochs and at the run's last epoch (NaN
+    in between) the history records, inside the compiled loop:
+
+      * ``recon_error``: mean squared mean-field reconstruction error, over all
+        rows (two matrix products a row, as cheap as a free energy);
+      * ``log_likelihood`` (with ``exact_likelihood``): the exact average
+        log-likelihood −mean F(v) − log Z over **all** training rows (log Z by
+        enumeration once, then one matrix product per row);
+      * ``free_energy_gap`` (with ``held_out``): mean F(held_out) − mean F(data),
+        over all rows of both, and ``held_out_log_likelihood`` (with ``exact_likelihood``);
+      * the pseudo-likelihood Σ_i log P(v_i | v_−i), mean over rows. It costs
+        n_visible free energies per row, so it uses a fixed random subset of
+        ``pseudo_likelihood_rows`` training rows, drawn without replacement
+        once per run from the fit key (the same rows at every epoch, in every
+        chunk and after ``resume``). Its key is ``'pseudo_log_likelihood'``
+        when every row is used (None, or at least as many as the data has)
+        and ``'pseudo_log_likelihood_subset{m}'`` for a subset of m rows:
+        ``pseudo_likelihood_key(n_rows, pseudo_likelihood_rows)`` gives it.
+
+    ``metrics_every='auto'`` (the default) picks the interval from a cost model
+    of one evaluation against one epoch (``auto_metrics_every``), so that
+    monitoring costs at most about 10% of the training time, plus the one
+    evaluation at the last epoch (which dominates a run shorter than the
+    interval). Measured (2026-12-02, 2 shared CPU cores, float32, best of 9
+    alternating runs; ``benchmarks/bench_monitor.py``, against
+    ``metrics_every=None``):
+
+      * bars-and-stripes 4×4 (30 rows, 16 × 16, CD-1, batch 10, exact
+        log-likelihood): one evaluation costs 40 epochs; 'auto' = every 1,759
+        epochs, 2.7% of the training time (timed directly: −1.7%, i.e. within
+        the noise; every 60 epochs: +66%);
+      * four modes (10,000 rows, 16 × 10, PT with 10 rungs, batch 100, exact
+        log-likelihood): 'auto' = every 3 epochs; even every epoch is within
+        the timing noise (−1%);
+      * nudged digits (7,188 rows, 64 × 100, PCD-1, batch 10, 1,797 held-out
+        rows, 1,000-row pseudo-likelihood subset): one evaluation costs 0.39
+        epochs; 'auto' = every 20 epochs, 2.0% (timed: +3.3%; every epoch: +39%).
+
+    ``metrics_every=None`` evaluates nothing (the guard then watches the
+    parameters only).
+
+    Divergence guard. With ``divergence='raise'`` (the default) training stops
+    at the first epoch at which
+
+      * the parameters hold NaN or inf, or
+      * an evaluated monitor is not finite or falls below
+        ``collapse_floor(n_visible)`` = −2·n_visible·ln 2. The monitor is the
+        exact ``log_likelihood`` when evaluated, else the pseudo-likelihood.
+        The uniform distribution scores −n_visible·ln 2 on both, so below the
+        floor the model is worse than knowing nothing by more than a bit per
+        visible unit. (Bars-and-stripes 4×4 at learning rate 10 falls from
+        −11.09 to below −30 within ten epochs, and at 1e6 to about −5e6; the
+        README's runs, including PCD-1's oscillation down to −8.2 and CD-1's fall
+        on four modes, stay above their floor, −22.18 for 16 units.)
+
+    and raises ``DivergenceError`` (naming the epoch, carrying the last good
+    state and the history up to that epoch), before ``callback`` sees the
+    diverged state: a checkpoint written by the callback is never overwritten
+    by it. ``'warn'`` issues one ``DivergenceWarning`` per run and trains on,
+    except that non-finite parameters still stop training (the last finite
+    parameters are returned, the history ends at that epoch). ``'off'``
+    checks nothing.
+
     Args:
-      key: PRNG key (initial chains, shuffling, every update's sampling).
+      key: PRNG key (initial chains, shuffling, every update's sampling, the
+        pseudo-likelihood's subset).
       params: initial ``RBMParams`` (e.g. ``rbm.init_params(key, n_v, n_h, data=data)``).
       data: [n_rows, n_visible] training data in [0, 1].
       method: 'cd', 'pcd', 'pt', or an estimator value (``train.cd(k)``,
@@ -517,53 +904,80 @@ def fit(
         is part of the compiled program's identity: reuse the same object across
         calls to reuse the compiled code (a fresh ``optax.sgd(...)`` recompiles).
       weight_decay: L2 cost on W (added to the NLL gradient as ``weight_decay * W``).
-      n_chains: persistent chains (PCD) or PT systems; default ``batch_size``.
-      betas: PT ladder with betas[0] == 1; default ``gibbs.geometric_ladder(10, 0.1)``.
+      n_chains: persistent chains (PCD) or PT systems; default ``batch_size``
+        (refused with 'cd').
+      betas: PT ladder with betas[0] == 1; default ``gibbs.geometric_ladder(10, 0.1)``
+        (method 'pt' only: refused with 'cd' and 'pcd').
       held_out: optional [n_rows', n_visible] data for the free-energy gap and held-out likelihood.
-      metrics_every: evaluate every this many epochs (NaN in between).
+      metrics_every: evaluate every this many epochs (and at the last); 'auto'
+        (see above); None: never.
       exact_likelihood: evaluate the exact log-likelihood: True, False, or
         'auto' (when the smaller layer has at most 16 units).
+      pseudo_likelihood_rows: size of the pseudo-likelihood's random subset
+        (positive int), or None for all rows.
+      divergence: 'raise', 'warn' or 'off' (see above).
       callback: ``callback(epochs_done, state, history_so_far)`` after each chunk
         (progress bars, checkpoints); it is the only place the host waits.
-      chunk_epochs: epochs per compiled call when ``callback`` is given (default 1).
+      chunk_epochs: epochs per compiled call when ``callback`` is given (a
+        positive int; None: 1).
       return_state: also return the final ``TrainState``.
 
     Returns:
       ``(params, history)`` — or ``(params, history, state)`` — where history
-      maps names ('epoch', 'grad_norm', 'recon_error', 'pseudo_log_likelihood',
-      'log_likelihood', 'free_energy_gap', 'swap_acceptance', ...) to numpy
+      maps names ('epoch', 'grad_norm', 'recon_error', the pseudo-likelihood's
+      key, 'log_likelihood', 'free_energy_gap', 'swap_acceptance', ...) to numpy
       arrays with a leading epoch axis.
+
+    Raises:
+      DivergenceError: ``divergence='raise'`` and training diverged.
     """
     key = _checks.key(key)
     params = _validated_params(params)
+    chunk = _validated_callback(callback, chunk_epochs)
     cfg = _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
-                      exact_likelihood)
-    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+                      exact_likelihood, pseudo_likelihood_rows, divergence)
+    data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
     hp = _validated_decay(weight_decay, params.dtype)
     rate = jnp.asarray(_validated_rate(learning_rate), params.dtype)
-    state = _init_state_jit(key, params, data, rate, cfg)
-    state, history = _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
+    state = _init_state_jit(key, params, data, rate, _init_config(cfg))
+    state, history = _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk)
     return (state.params, history, state) if return_state else (state.params, history)
 
 
-def _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs):
-    if callback is None:
-        state, history = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n_epochs)
-        return state, jax.tree_util.tree_map(np.asarray, history)
-    chunk = _checks.positive_int(chunk_epochs or 1, "chunk_epochs")
-    parts = []
-    done = 0
-    while done < n_epochs:
-        n = min(chunk, n_epochs - done)
-        state, part = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, n)
-        parts.append(part)
-        done += n
-        so_far = {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in part}
-        callback(done, state, so_far)
-    if not parts:
-        state, history = _run_epochs_jit(state, data, monitor, held_out, hp, cfg, 0)
-        return state, jax.tree_util.tree_map(np.asarray, history)
-    return state, {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in parts[0]}
+def _concat(parts):
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk):
+    """Runs the compiled epochs (in chunks when there is a callback); the guard's host side."""
+    parts, done, warned = [], 0, False
+    final_epoch = jnp.asarray(int(state.step) // (data.shape[0] // cfg.batch_size) + n_epochs, jnp.int32)
+    while True:
+        n = n_epochs - done if callback is None else min(chunk, n_epochs - done)
+        new, part, info = _run_epochs_jit(state, data, held_out, hp, cfg, n, final_epoch)
+        part = jax.tree_util.tree_map(np.asarray, part)
+        if cfg.divergence != "off" and int(info.epoch):
+            epoch, stopped = int(info.epoch), bool(info.stopped)
+            if stopped:
+                part = {name: x[part["epoch"] <= epoch] for name, x in part.items()}
+            parts.append(part)
+            reason = _divergence_reason(int(info.reason), float(info.value), cfg, data.shape[0], data.shape[1])
+            message = f"training diverged at epoch {epoch}: {reason}{_divergence_advice(cfg)}"
+            if cfg.divergence == "raise":
+                raise DivergenceError(message, epoch=epoch, reason=reason, state=new, params=new.params,
+                                      history=_concat(parts))
+            if not warned or stopped:  # one warning per run, and one for a stop
+                warnings.warn(message, DivergenceWarning, stacklevel=3)
+                warned = True
+            if stopped:
+                return new, _concat(parts)
+        else:
+            parts.append(part)
+        state, done = new, done + n
+        if callback is not None and n:
+            callback(done, state, _concat(parts))
+        if done >= n_epochs:
+            return state, _concat(parts)
 
 
 def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
@@ -573,20 +987,27 @@ def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning
     Bit-identical to an uninterrupted run with the same settings: every
     update's randomness derives from ``state.key`` and ``state.step``, and the
     learning rate is the one stored in ``state`` (``learning_rate=`` sets a new
-    one for the default optimizer, as in ``run_epochs``).
+    one for the default optimizer, as in ``run_epochs``). Monitoring and the
+    divergence guard follow ``cfg`` as in ``fit`` (the pseudo-likelihood's
+    subset derives from ``state.key``, so it is the run's own).
+
+    Raises:
+      DivergenceError: ``cfg.divergence == 'raise'`` and training diverged; the
+        callback never sees the diverged state.
     """
     params = _validated_params(state.params)
-    data, held_out, monitor, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    chunk = _validated_callback(callback, chunk_epochs)
+    data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
     hp = _validated_decay(weight_decay, params.dtype)
     state = _with_learning_rate(state, learning_rate, cfg)
-    return _fit_loop(state, data, monitor, held_out, hp, cfg, n_epochs, callback, chunk_epochs)
+    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"))
-def _fit_many(keys, params, data, monitor, held_out, rates, hp, cfg, n_epochs):
+def _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs):
     def one(key, p, rate, h):
-        state = _init_state(key, p, data, rate, cfg)
-        return epochs(state, data, monitor, held_out, h, cfg, n_epochs)
+        state = _init_state(key, p, data, rate, _init_config(cfg))
+        return _epochs(state, data, held_out, h, cfg, n_epochs)
 
     return jax.vmap(one)(keys, params, rates, hp)
 
@@ -606,14 +1027,22 @@ def fit_many(
     n_chains: int | None = None,
     betas=None,
     held_out=None,
-    metrics_every: int = 1,
+    metrics_every="auto",
     exact_likelihood="auto",
+    pseudo_likelihood_rows: int | None = 1000,
+    divergence: str = "raise",
 ):
     """Trains many RBMs at once — seeds and/or hyperparameters — as one vmapped program.
 
     Model ``i`` uses ``keys[i]``, ``params`` row ``i`` (or the shared
     ``params``), and ``learning_rate[i]`` / ``weight_decay[i]`` (or the shared
     scalar); it equals ``fit(keys[i], params_i, data, learning_rate=lr_i, ...)``.
+
+    The divergence guard acts per model (see ``fit``): a diverged model stops
+    (its parameters stay the last good ones, its history is NaN afterwards)
+    while the others train on; then ``'raise'`` raises ``DivergenceError``
+    naming the models and epochs (``.params``/``.history`` hold every model's
+    results) and ``'warn'`` warns and returns them.
 
     Args:
       keys: [n_models] PRNG keys (e.g. ``jax.random.split(key, n_models)``).
@@ -639,8 +1068,8 @@ def fit_many(
     single = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[0], params) if batched else params
     single = _validated_params(single)
     cfg = _fit_config(single, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
-                      exact_likelihood)
-    data, held_out, monitor, cfg, n_epochs = _prepare(single, data, held_out, cfg, n_epochs)
+                      exact_likelihood, pseudo_likelihood_rows, divergence)
+    data, held_out, cfg, n_epochs = _prepare(single, data, held_out, cfg, n_epochs)
     dtype = single.dtype
     if batched:
         params = type(single)(*(jnp.asarray(x, dtype) for x in params))
@@ -649,7 +1078,20 @@ def fit_many(
             raise ValueError(f"params has a leading axis that differs from n_models = {n_models}")
     else:
         params = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_models, *x.shape)), single)
-    rates = jnp.asarray(np.broadcast_to(_validated_rate(learning_rate), (n_models,)), dtype)
-    hp = _validated_decay(np.broadcast_to(np.asarray(weight_decay, np.float64), (n_models,)), dtype)
-    states, history = _fit_many(keys, params, data, monitor, held_out, rates, hp, cfg, n_epochs)
-    return states.params, jax.tree_util.tree_map(np.asarray, history)
+    rates = jnp.asarray(_validated_rate(_per_model(learning_rate, "learning_rate", n_models)), dtype)
+    hp = _validated_decay(_per_model(weight_decay, "weight_decay", n_models), dtype)
+    states, history, info = _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs)
+    history = jax.tree_util.tree_map(np.asarray, history)
+    if cfg.divergence != "off":
+        epochs_, reasons, values = (np.asarray(x) for x in info[:3])
+        bad = np.flatnonzero(epochs_)
+        if bad.size:
+            reason = "; ".join(
+                f"model {i} at epoch {int(epochs_[i])}: " + _divergence_reason(
+                    int(reasons[i]), float(values[i]), cfg, data.shape[0], data.shape[1]) for i in bad)
+            message = f"training diverged in {bad.size} of {n_models} models: {reason}{_divergence_advice(cfg)}"
+            if cfg.divergence == "raise":
+                raise DivergenceError(message, epoch=int(epochs_[bad].min()), reason=reason,
+                                      params=states.params, history=history, models=bad.tolist())
+            warnings.warn(message, DivergenceWarning, stacklevel=2)
+    return states.params, history

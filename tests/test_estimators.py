@@ -53,7 +53,8 @@ def test_training_with_the_toy_estimator_climbs_the_likelihood():
     p0 = rbm.init_params(jax.random.key(0), 9, 6, data=X)
     est = ExactNegatives(n_samples=200)
     keys = jax.random.split(jax.random.key(1), 2)
-    params, hist = train.fit(keys[0], p0, X, method=est, n_epochs=100, batch_size=7, learning_rate=0.5)
+    params, hist = train.fit(keys[0], p0, X, method=est, n_epochs=100, batch_size=7, learning_rate=0.5,
+                             metrics_every=1)
     ll = hist["log_likelihood"]
     assert ll.shape == (100,) and np.all(np.isfinite(ll))
     assert ll[-1] > exact.log_likelihood(p0, X) + 0.5

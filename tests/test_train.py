@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from conftest import random_params
-from rbm_jax import checkpoint, data, exact, rbm, train
+from rbm_jax import checkpoint, data, exact, metrics, rbm, train
 from rbm_jax.gibbs import GibbsState
 
 TOL = 1e-10
@@ -166,7 +166,9 @@ def test_fit_many_model_i_equals_model_i_alone(x64):
         alone, h_alone = train.fit(keys[i], p_i, X, method="pcd", k=2, n_epochs=4, batch_size=7,
                                    learning_rate=lrs[i], weight_decay=1e-3, metrics_every=2)
         chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], params), alone, atol=1e-12, rtol=0)
-        np.testing.assert_allclose(hist["log_likelihood"][i], h_alone["log_likelihood"], atol=1e-12)
+        assert set(hist) == set(h_alone)
+        for name in h_alone:  # every metric, the pseudo-likelihood's subset included
+            np.testing.assert_allclose(hist[name][i], h_alone[name], atol=1e-12)
     assert not np.allclose(params.W[0], params.W[2])  # the learning rates mattered
 
 
@@ -214,7 +216,7 @@ def test_no_host_callbacks_inside_training():
     cfg = train.TrainConfig(method="pcd", batch_size=7, exact_likelihood=True)
     state = train.init_state(jax.random.key(1), p0, X, cfg)
     hp = train.HyperParams(jnp.asarray(0.0))
-    text = str(jax.make_jaxpr(lambda s: train.epochs(s, X, X, None, hp, cfg, 3))(state))
+    text = str(jax.make_jaxpr(lambda s: train.epochs(s, X, None, hp, cfg, 3))(state))
     assert "scan" in text and "callback" not in text
 
 
@@ -304,3 +306,223 @@ def test_fit_validates_params_once(monkeypatch):
     monkeypatch.setattr(_checks, "rbm_params", lambda *a, **k: calls.append(1) or real(*a, **k))
     train.fit(jax.random.key(1), p0, X, n_epochs=1, batch_size=7)
     assert len(calls) == 1
+
+
+# ---------------------------------------------------------------- honest monitoring
+
+
+def test_the_monitor_sees_every_row_and_a_random_pseudo_likelihood_subset():
+    """Four modes sorted by mode: the first 1000 rows are one mode, so a monitor on them misleads."""
+    X, modes = data.four_modes(3000, seed=0, return_modes=True)
+    X = X[np.argsort(modes, kind="stable")]
+    p0 = rbm.init_params(jax.random.key(0), 16, 10, data=X, weight_scale=0.1)
+    fit = dict(method="cd", n_epochs=2, batch_size=100, learning_rate=0.05)
+    params, hist = train.fit(jax.random.key(1), p0, X, **fit)
+    # The exact log-likelihood is over all rows (it was over data[:1000]).
+    np.testing.assert_allclose(hist["log_likelihood"][-1], exact.log_likelihood(params, X), rtol=1e-5)
+    # The pseudo-likelihood is over a random subset of 1000 rows, and its key says so.
+    key = train.pseudo_likelihood_key(3000, 1000)
+    assert key == "pseudo_log_likelihood_subset1000" and key in hist and "pseudo_log_likelihood" not in hist
+    per_row = np.asarray(metrics.pseudo_log_likelihood(params, X), np.float64)
+    bound = 5 * per_row.std() / np.sqrt(1000)  # 5 standard errors of a 1000-row mean
+    assert abs(hist[key][-1] - per_row.mean()) < bound
+    assert abs(per_row[:1000].mean() - per_row.mean()) > bound  # negative control: the first rows would not do
+    # All rows: the plain key, and exactly the mean over every row.
+    _, hist_all = train.fit(jax.random.key(1), p0, X, pseudo_likelihood_rows=None, **fit)
+    assert train.pseudo_likelihood_key(3000, None) == train.pseudo_likelihood_key(3000, 5000) == "pseudo_log_likelihood"
+    np.testing.assert_allclose(hist_all["pseudo_log_likelihood"][-1], per_row.mean(), rtol=1e-5)
+
+
+def test_metrics_every_auto_and_none():
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 9, data=X)
+    every = train.auto_metrics_every(train.TrainConfig(method="cd", batch_size=7, exact_likelihood=True), 14, 0, 9, 9)
+    # log Z of 2^9 states costs more than an epoch of two 7-row updates: not every epoch.
+    assert every > 1
+    _, hist = train.fit(jax.random.key(1), p0, X, n_epochs=3 * every + 1, batch_size=7)
+    evaluated = (np.flatnonzero(~np.isnan(hist["log_likelihood"])) + 1).tolist()
+    assert evaluated == [every, 2 * every, 3 * every, 3 * every + 1]  # and always the last epoch
+    # The larger the model's log Z against its epoch, the rarer: bars-and-stripes 4×4 (the README's runs).
+    bas4 = train.auto_metrics_every(train.TrainConfig(method="cd", batch_size=10, exact_likelihood=True), 30, 0, 16, 16)
+    assert bas4 > 10 * every
+    _, hist = train.fit(jax.random.key(1), p0, X, n_epochs=2, batch_size=7, metrics_every=None)
+    assert set(hist) == {"epoch", "grad_norm"}
+
+
+def test_new_rates_keys_and_run_lengths_do_not_recompile():
+    """The run's last epoch (always evaluated) and the rate are traced: one program per chunk size."""
+    X = bas3(np.float32)
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    kw = dict(method="pcd", batch_size=7, metrics_every=2, callback=lambda *a: None, chunk_epochs=2)
+    train.fit(jax.random.key(1), p0, X, n_epochs=4, learning_rate=0.1, **kw)
+    compiled = train._run_epochs_jit._cache_size()
+    _, hist = train.fit(jax.random.key(2), p0, X, n_epochs=6, learning_rate=0.3, **kw)
+    assert train._run_epochs_jit._cache_size() == compiled
+    assert (np.flatnonzero(~np.isnan(hist["log_likelihood"])) + 1).tolist() == [2, 4, 6]
+
+
+# ---------------------------------------------------------------- the divergence guard
+
+
+def nan_after(n_updates: int, learning_rate: float = 0.05):
+    """SGD whose update ``n_updates`` (counting from 0) and later are NaN: a divergence on cue."""
+    base = optax.sgd(learning_rate)
+
+    def init(params):
+        return base.init(params), jnp.zeros((), jnp.int32)
+
+    def update(grads, state, params=None):
+        inner, count = state
+        updates, inner = base.update(grads, inner, params)
+        updates = jax.tree.map(lambda u: jnp.where(count >= n_updates, jnp.nan, u), updates)
+        return updates, (inner, count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+@pytest.mark.parametrize("chunk_epochs", [1, 2])
+def test_non_finite_parameters_stop_training_before_the_callback_sees_them(tmp_path, chunk_epochs):
+    X = bas3(np.float32)  # 14 rows, batch 7: two updates per epoch; update 7 is in epoch 4
+    p0 = rbm.init_params(jax.random.key(0), 9, 5, data=X)
+    opt = nan_after(7)
+    kw = dict(method="pcd", batch_size=7, optimizer=opt)
+    good, _ = train.fit(jax.random.key(1), p0, X, n_epochs=3, **kw)  # the last good state: epoch 3
+    seen = []
+
+    def save(done, state, hist):
+        assert all(np.isfinite(np.asarray(x)).all() for x in state.params)
+        seen.append(done)
+        checkpoint.save(tmp_path / "ckpt", state, overwrite=True)
+
+    with pytest.raises(train.DivergenceError, match=r"epoch 4: the parameters hold NaN or inf.*smaller learning rate"
+                       ) as err:
+        train.fit(jax.random.key(1), p0, X, n_epochs=10, callback=save, chunk_epochs=chunk_epochs, **kw)
+    assert err.value.epoch == 4 and err.value.history["epoch"].tolist() == [1, 2, 3, 4]
+    assert seen == ([1, 2, 3] if chunk_epochs == 1 else [2])  # never the diverged state
+    chex.assert_trees_all_equal(err.value.params, good)  # stopped inside the chunk, at epoch 3's state
+    saved = checkpoint.restore(tmp_path / "ckpt", like=err.value.state)
+    assert all(np.isfinite(np.asarray(x)).all() for x in saved.params)
+    # resume (the experiments' path) guards the same way.
+    cfg = train.TrainConfig(exact_likelihood=True, **kw)
+    with pytest.raises(train.DivergenceError, match="epoch 4"):
+        train.resume(train.init_state(jax.random.key(1), p0, X, cfg), X, 10, cfg, callback=save,
+                     chunk_epochs=chunk_epochs)
+    if chunk_epochs == 1:
+        # 'warn' warns, and still stops at non-finite parameters: the last finite ones are returned.
+        with pytest.warns(train.DivergenceWarning, match="epoch 4: the parameters hold NaN or inf"):
+            params, hist = train.fit(jax.random.key(1), p0, X, n_epochs=10, divergence="warn", **kw)
+        chex.assert_trees_all_equal(params, good)
+        assert hist["epoch"].tolist() == [1, 2, 3, 4]
+        # 'off': today's behaviour, straight into NaN.
+        params, _ = train.fit(jax.random.key(1), p0, X, n_epochs=10, divergence="off", **kw)
+        assert np.isnan(params.W).all()
+
+
+def test_a_collapsing_likelihood_stops_training():
+    """Learning rates 10 and 1e6 on bars-and-stripes 4×4 (the reviewer's runs) stop with an error."""
+    X = data.bars_and_stripes(4)
+    p0 = rbm.init_params(jax.random.key(0), 16, 16, data=X)
+    floor = train.collapse_floor(16)
+    np.testing.assert_allclose(floor, -2 * 16 * np.log(2))
+    for lr in (10.0, 1e6):
+        with pytest.raises(train.DivergenceError, match=r"log_likelihood fell to .* below the floor -22\.18") as err:
+            train.fit(jax.random.key(1), p0, X, n_epochs=40, batch_size=10, learning_rate=lr, metrics_every=5)
+        e = err.value
+        ll = e.history["log_likelihood"]
+        assert e.epoch % 5 == 0 and ll[e.epoch - 1] < floor  # the first evaluation below the floor...
+        assert np.all(ll[4:e.epoch - 1:5] >= floor)  # ...and none before it
+        # The error carries the state before that epoch.
+        before, _ = train.fit(jax.random.key(1), p0, X, n_epochs=e.epoch - 1, batch_size=10, learning_rate=lr,
+                              metrics_every=5, divergence="off")
+        chex.assert_trees_all_equal(e.params, before)
+    # 'warn' warns once and trains on (the parameters are finite); 'off' is silent.
+    with pytest.warns(train.DivergenceWarning, match=r"diverged at epoch \d+: the monitored log_likelihood"):
+        params, hist = train.fit(jax.random.key(1), p0, X, n_epochs=40, batch_size=10, learning_rate=10.0,
+                                 metrics_every=5, divergence="warn")
+    assert hist["epoch"].tolist() == list(range(1, 41))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.fit(jax.random.key(1), p0, X, n_epochs=40, batch_size=10, learning_rate=10.0, metrics_every=5,
+                  divergence="off")
+
+
+def test_fit_many_guards_each_model():
+    X = data.bars_and_stripes(4)
+    p0 = rbm.init_params(jax.random.key(0), 16, 16, data=X)
+    keys = jax.random.split(jax.random.key(1), 2)
+    kw = dict(n_epochs=20, batch_size=10, learning_rate=np.array([0.01, 10.0]), metrics_every=5)
+    with pytest.raises(train.DivergenceError, match=r"1 of 2 models: model 1 at epoch") as err:
+        train.fit_many(keys, p0, X, **kw)
+    assert err.value.models == [1]
+    with pytest.warns(train.DivergenceWarning, match="model 1 at epoch"):
+        params, hist = train.fit_many(keys, p0, X, divergence="warn", **kw)
+    alone, h_alone = train.fit(keys[0], p0, X, n_epochs=20, batch_size=10, learning_rate=0.01, metrics_every=5)
+    np.testing.assert_allclose(params.W[0], alone.W, rtol=1e-5, atol=1e-6)  # the healthy model trained on
+    np.testing.assert_allclose(hist["log_likelihood"][0], h_alone["log_likelihood"], rtol=1e-5)
+
+
+# ---------------------------------------------------------------- more bad input, named
+
+
+def _bas3_setup():
+    X = bas3(np.float32)
+    return X, rbm.init_params(jax.random.key(0), 9, 5, data=X), jax.random.key(1), dict(n_epochs=1, batch_size=7)
+
+
+def test_fit_many_settings_of_the_wrong_length_are_named():
+    X, p0, key, kw = _bas3_setup()
+    with pytest.raises(ValueError, match=r"learning_rate must be a scalar or an array \[n_models\] = \[3\].*\(2,\)"):
+        train.fit_many(jax.random.split(key, 3), p0, X, learning_rate=[0.1, 0.2], **kw)
+    with pytest.raises(ValueError, match=r"weight_decay must be a scalar or an array \[n_models\] = \[3\]"):
+        train.fit_many(jax.random.split(key, 3), p0, X, weight_decay=[0.1, 0.2], **kw)
+
+
+def test_a_non_callable_callback_is_refused_before_any_training(monkeypatch):
+    X, p0, key, kw = _bas3_setup()
+    compiled = []
+    real = train._run_epochs_jit
+    monkeypatch.setattr(train, "_run_epochs_jit", lambda *a, **k: compiled.append(1) or real(*a, **k))
+    with pytest.raises(TypeError, match=r"callback must be callable"):
+        train.fit(key, p0, X, callback="print", **kw)
+    cfg = train.TrainConfig(batch_size=7)
+    with pytest.raises(TypeError, match=r"callback must be callable"):
+        train.resume(train.init_state(key, p0, X, cfg), X, 1, cfg, callback=3)
+    assert compiled == []  # nothing trained
+
+
+def test_chunk_epochs_zero_is_refused():
+    X, p0, key, kw = _bas3_setup()
+    with pytest.raises(ValueError, match=r"chunk_epochs must be a positive integer, got 0"):
+        train.fit(key, p0, X, callback=lambda *a: None, chunk_epochs=0, **kw)
+
+
+def test_exact_likelihood_must_be_a_bool():
+    X, p0, key, kw = _bas3_setup()
+    cfg = train.TrainConfig(batch_size=7)
+    with pytest.raises(TypeError, match=r"exact_likelihood must be a bool \(True or False\), got 'yes'"):
+        train.run_epochs(train.init_state(key, p0, X, cfg), X, 1, train.TrainConfig(batch_size=7, exact_likelihood="yes"))
+    with pytest.raises(TypeError, match=r"exact_likelihood must be True, False or 'auto', got 1"):
+        train.fit(key, p0, X, exact_likelihood=1, **kw)
+
+
+def test_betas_and_n_chains_are_refused_where_the_method_does_not_use_them():
+    X, p0, key, kw = _bas3_setup()
+    for method in ("cd", "pcd"):
+        with pytest.raises(ValueError, match=rf"betas .* method='pt' only, got betas=\(1.0, 0.5\) with method='{method}'"):
+            train.fit(key, p0, X, method=method, betas=[1.0, 0.5], **kw)
+    with pytest.raises(ValueError, match=r"n_chains .* got n_chains=5 with method='cd'"):
+        train.fit(key, p0, X, method="cd", n_chains=5, **kw)
+    with pytest.raises(ValueError, match=r"betas is not used with an estimator value"):
+        train.fit(key, p0, X, method=train.pt(1, (1.0, 0.5)), betas=[1.0, 0.3], **kw)
+
+
+def test_monitoring_and_guard_settings_are_named():
+    X, p0, key, kw = _bas3_setup()
+    with pytest.raises(ValueError, match=r"divergence must be one of \('raise', 'warn', 'off'\), got 'stop'"):
+        train.fit(key, p0, X, divergence="stop", **kw)
+    with pytest.raises(ValueError, match=r"pseudo_likelihood_rows must be a positive integer, got 0"):
+        train.fit(key, p0, X, pseudo_likelihood_rows=0, **kw)
+    with pytest.raises(TypeError, match=r"metrics_every must be a positive integer"):
+        train.fit(key, p0, X, metrics_every="often", **kw)

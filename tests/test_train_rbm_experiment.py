@@ -76,3 +76,37 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit, match="already holds a run"):
         train_rbm.main(["--config", "bas4", "--quick", "--out", str(tmp_path / "taken")])
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def nan_from_update(n):  # SGD whose updates turn NaN from update n on: a divergence on cue
+        base = optax.sgd(0.01)
+
+        def update(grads, state, params=None):
+            inner, count = state
+            updates, inner = base.update(grads, inner, params)
+            updates = jax.tree.map(lambda u: jnp.where(count >= n, jnp.nan, u), updates)
+            return updates, (inner, count + 1)
+
+        return optax.GradientTransformation(lambda p: (base.init(p), jnp.zeros((), jnp.int32)), update)
+
+    real = train_rbm.train_config
+    optimizer = nan_from_update(3 * 75)  # bars-and-stripes: 3 updates an epoch; NaN in epoch 76
+    monkeypatch.setattr(train_rbm, "train_config", lambda cfg, method: train_rbm.dataclasses.replace(
+        real(cfg, method), optimizer=optimizer))
+    monkeypatch.setattr(train_rbm, "quick", lambda c: train_rbm.dataclasses.replace(
+        c, n_epochs=200, metrics_every=50, checkpoint_every=50, sample_sweeps=50))
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match=r"error: cd: training diverged at epoch 76: the parameters hold NaN.*"
+                                         r"checkpoint\.npz holds the last good checkpoint"):
+        train_rbm.main(["--config", "bas4", "--quick", "--methods", "cd", "--out", str(out), "--no-progress"])
+    assert not (out / "cd" / "params.npz").exists()
+    saved = np.load(out / "cd" / "checkpoint.npz")  # epoch 50's, not overwritten by the diverged state
+    floats = [name for name in saved.files if saved[name].dtype.kind == "f"]
+    assert floats and all(np.isfinite(saved[name]).all() for name in floats)
+    lines = (out / "cd" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 50  # the diverged chunk wrote nothing

@@ -155,7 +155,8 @@ fig, ax = plt.subplots(figsize=(5, 3))
 final = {}
 for method in ("cd", "pt"):
     params, hist = train.fit(jax.random.key(1), p0, X, method=method, n_epochs=300, batch_size=7,
-                             optimizer=optax.sgd(0.2), metrics_every=20, betas=[1.0, 0.6, 0.3])
+                             optimizer=optax.sgd(0.2), metrics_every=20,
+                             betas=[1.0, 0.6, 0.3] if method == "pt" else None)
     ok = ~np.isnan(hist["log_likelihood"])
     ax.plot(hist["epoch"][ok], hist["log_likelihood"][ok], label=method)
     final[method] = params
