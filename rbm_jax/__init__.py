@@ -1,7 +1,7 @@
 """rbm_jax: restricted Boltzmann machines, Gibbs sampling and backprop in functional JAX.
 
 Modules are re-exported so that same-named functions stay module-qualified
-(``rbm_jax.exact.log_partition``); the core parameter type is re-exported too.
+(``rbm_jax.exact.log_partition``); the params types (one per family) are re-exported too.
 The library never changes JAX's global configuration: enable float64 yourself
 (``jax.config.update("jax_enable_x64", True)``) for reference-grade checks.
 """
@@ -25,10 +25,10 @@ from rbm_jax import (
     train,
     types,
 )
-from rbm_jax.types import RBMParams
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
-    "RBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "estimators", "exact",
+    "RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "estimators", "exact",
     "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sklearn_interop", "train", "types",
 ]
 __version__ = "0.2.0"

@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rbm_jax._src import model
 from rbm_jax._src.units import UNITS
-from rbm_jax.types import RBMParams
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 
 def is_concrete(x: Any) -> bool:
@@ -186,9 +187,14 @@ def rbm_params(params: Any, name: str = "params"):
     """
     if type(params) not in PARAMS_RULES:
         if isinstance(params, dict):
+            # Name the params type whose fields the keys are (binary first: W, b, c is also categorical's).
+            keys = sorted(map(str, params))
+            match = [t for t in PARAMS_RULES if sorted(t._fields) == keys]
+            suggest = match[0].__name__ if match else ", ".join(t.__name__ for t in PARAMS_RULES)
+            also = "".join(f" (or {t.__name__}(**{name}))" for t in match[1:])
             raise TypeError(
-                f"{name} must be an RBM params type ({', '.join(t.__name__ for t in PARAMS_RULES)}), "
-                f"got a dict with keys {sorted(map(str, params))}; build one with RBMParams(**{name})")
+                f"{name} must be an RBM params type ({suggest}), got a dict with keys {keys}; "
+                f"build one with {match[0].__name__ if match else 'one of them'}(**{name}){also}")
         if isinstance(params, tuple) and hasattr(params, "_fields"):
             raise TypeError(f"{name} must be an RBM params type ({', '.join(t.__name__ for t in PARAMS_RULES)}), "
                             f"got {type(params).__name__}")
@@ -228,8 +234,51 @@ def _binary_rule(params: RBMParams, name: str) -> RBMParams:
     return RBMParams(W, b, c)
 
 
+def _float_leaves(params, name: str):
+    leaves = [jnp.asarray(x) for x in params]
+    for leaf, leaf_name in zip(leaves, params._fields):
+        if not jnp.issubdtype(leaf.dtype, jnp.floating):
+            raise TypeError(f"{name}.{leaf_name} must be a floating array, got dtype {leaf.dtype}")
+    if len({leaf.dtype for leaf in leaves}) != 1:
+        raise TypeError(f"{name} leaves must share one dtype, got "
+                        + ", ".join(f"{f} {x.dtype}" for f, x in zip(params._fields, leaves)))
+    return leaves
+
+
+def _gaussian_rule(params: GaussianRBMParams, name: str) -> GaussianRBMParams:
+    """``W`` [n_visible, n_hidden], ``b`` and ``log_sigma`` [n_visible], ``c`` [n_hidden], one dtype."""
+    W, b, c, log_sigma = _float_leaves(params, name)
+    if W.ndim != 2:
+        raise ValueError(f"{name}.W must be [n_visible, n_hidden], got shape {W.shape}")
+    n_visible, n_hidden = W.shape
+    for leaf, leaf_name, want, what in ((b, "b", (n_visible,), "n_visible"), (c, "c", (n_hidden,), "n_hidden"),
+                                        (log_sigma, "log_sigma", (n_visible,), "n_visible")):
+        if leaf.shape != want:
+            raise ValueError(f"{name}.{leaf_name} must be [{what}] = [{want[0]}] to match W {W.shape}, "
+                             f"got shape {leaf.shape}")
+    return GaussianRBMParams(W, b, c, log_sigma)
+
+
+def _categorical_rule(params: CategoricalRBMParams, name: str) -> CategoricalRBMParams:
+    """``W`` [n_visible, q, n_hidden], ``b`` [n_visible, q], ``c`` [n_hidden], one dtype, q >= 2."""
+    W, b, c = _float_leaves(params, name)
+    if W.ndim != 3:
+        raise ValueError(f"{name}.W must be [n_visible, n_states, n_hidden] (categorical units), "
+                         f"got shape {W.shape}")
+    n_visible, q, n_hidden = W.shape
+    if q < 2:
+        raise ValueError(f"{name}.W must have n_states >= 2 states per site (axis 1), got shape {W.shape}")
+    if b.shape != (n_visible, q):
+        raise ValueError(f"{name}.b must be [n_visible, n_states] = [{n_visible}, {q}] to match W {W.shape}, "
+                         f"got shape {b.shape}")
+    if c.shape != (n_hidden,):
+        raise ValueError(f"{name}.c must be [n_hidden] = [{n_hidden}] to match W {W.shape}, got shape {c.shape}")
+    return CategoricalRBMParams(W, b, c)
+
+
 #: The validation rule of each params type: ``rule(params, name) -> params``.
-PARAMS_RULES = {RBMParams: _binary_rule}
+PARAMS_RULES = {RBMParams: _binary_rule, GaussianRBMParams: _gaussian_rule,
+                CategoricalRBMParams: _categorical_rule}
 
 
 # --------------------------------------------------------------------------
@@ -277,16 +326,28 @@ DISTRIBUTION = Rule(_not_a_distribution,
                     "(within sqrt(eps) of the dtype)")
 
 
-def value_rule(units: str) -> Rule:
-    """The value rule of a unit type (by its ``UNITS`` name): what a layer's input may hold."""
-    u = UNITS[units]
+def _units(units):
+    return UNITS[units] if isinstance(units, str) else units
+
+
+def value_rule(units) -> Rule:
+    """The value rule of a unit type (its ``UNITS`` name, or a bound unit type such as
+    ``model.visible_units(params)``): what a layer's input may hold."""
+    u = _units(units)
     return Rule(u.invalid_value, u.values)
 
 
-def state_rule(units: str) -> Rule:
+def state_rule(units) -> Rule:
     """The state rule of a unit type: entries must be states (enumeration, histograms)."""
-    u = UNITS[units]
+    u = _units(units)
     return Rule(u.invalid_state, u.states_expected)
+
+
+def _not_integer(x):
+    return ~(x % 1 == 0)
+
+
+INTEGER = Rule(_not_integer, "integer states", "non-integer (or NaN/inf)")
 
 
 @functools.lru_cache(maxsize=None)
@@ -372,15 +433,19 @@ def model_values(params, *, visible=(), hidden=(), name: str = "params") -> None
       params: validated params (``rbm_params``).
       visible, hidden: ``(array, name)`` pairs of configurations of each layer.
     """
-    v_rule = value_rule(params.visible_units)
-    h_rule = value_rule(params.hidden_units)
+    v_rule = value_rule(model.visible_units(params))
+    h_rule = value_rule(model.hidden_units(params))
     values(*param_values(params, name),
            *((x, n, v_rule) for x, n in visible),
            *((x, n, h_rule) for x, n in hidden))
 
 
 def configuration(x: Any, width: int, name: str, dtype: Any, *, layer: str) -> jax.Array:
-    """Converts a batch of layer configurations ``[..., width]`` to ``dtype``."""
+    """Converts a batch of layer configurations ``[..., width]`` to ``dtype``.
+
+    An integer ``dtype`` (categorical states) refuses floating input that is
+    not integer-valued before the cast, which would otherwise truncate it.
+    """
     x = jnp.asarray(x)
     if x.ndim == 0:
         raise ValueError(f"{name} must have shape [..., {layer}] = [..., {width}], got a scalar")
@@ -390,7 +455,25 @@ def configuration(x: Any, width: int, name: str, dtype: Any, *, layer: str) -> j
         )
     if not (jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_):
         raise TypeError(f"{name} must be numeric, got dtype {x.dtype}")
+    _refuse_lossy_cast(x, name, dtype)
     return x.astype(dtype)
+
+
+def _refuse_lossy_cast(x, name: str, dtype) -> None:
+    if jnp.issubdtype(dtype, jnp.integer) and jnp.issubdtype(x.dtype, jnp.inexact):
+        values((x, name, INTEGER))
+
+
+def visible_data(params, x: Any, name: str, *, check_values: bool = True) -> jax.Array:
+    """A data set ``[n_rows, n_visible]`` for ``params``' visible units, in their state dtype
+    (the params' float dtype; int32 for categorical units), checked by their value rule."""
+    return data_matrix(x, params.n_visible, name, model.state_dtype(params),
+                       units=model.visible_units(params), check_values=check_values)
+
+
+def visible_configuration(params, x: Any, name: str) -> jax.Array:
+    """Visible configurations ``[..., n_visible]`` for ``params``, in their state dtype (shape only)."""
+    return configuration(x, params.n_visible, name, model.state_dtype(params), layer="n_visible")
 
 
 def broadcastable(a: jax.Array, b: jax.Array, name_a: str, name_b: str) -> None:
@@ -405,7 +488,7 @@ def broadcastable(a: jax.Array, b: jax.Array, name_a: str, name_b: str) -> None:
 
 
 def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = False,
-                units: str = "bernoulli", check_values: bool = True) -> jax.Array:
+                units="bernoulli", check_values: bool = True) -> jax.Array:
     """Checks a data set of rows ``[n_rows, width]`` of one unit type's values.
 
     Shape is always checked. When ``x`` is concrete, its values must also obey
@@ -422,10 +505,12 @@ def data_matrix(x: Any, width: int, name: str, dtype: Any, *, binary: bool = Fal
         raise ValueError(f"{name} must have at least one row, got shape {arr.shape}")
     if check_values:
         unit_values(arr, name, binary=binary, units=units)
+    else:
+        _refuse_lossy_cast(arr, name, dtype)
     return arr.astype(dtype)
 
 
-def unit_values(x: Any, name: str, *, binary: bool = False, units: str = "bernoulli") -> None:
+def unit_values(x: Any, name: str, *, binary: bool = False, units="bernoulli") -> None:
     """When concrete: raises if ``x`` breaks the unit type's value rule (its state rule when ``binary``)."""
     values((x, name, state_rule(units) if binary else value_rule(units)))
 

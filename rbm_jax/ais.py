@@ -16,6 +16,14 @@ the log of the MEAN of the weights (the mean of log-weights is biased low),
 with a delta-method standard error (``montecarlo.log_mean_exp``). By Jensen,
 E[log Ẑ_B] ≤ log Z_B: forward AIS tends to underestimate.
 
+Every family. The path is written on the joint energy, log f_β(v, h) =
+−β E(v, h) − (1 − β) E_A(v, h), so it is the same for Gaussian and
+categorical visible units: the base model A is independent units at the
+data's statistics (``base_model``: a diagonal Gaussian, or independent
+softmaxes at the data's state frequencies), its log Z in closed form, and
+every rung's conditionals are of the units' own type (a Gaussian's
+precision interpolates between the base's and the model's).
+
 Degenerate weights. That standard error is a function of n and the weights'
 Kish effective sample size ESS = (Σw)²/Σw²: stderr² = (n/ESS − 1)/(n − 1)
 ≤ 1/ESS. So it never exceeds 1/√ESS ≤ 1 nat, however far off the estimate
@@ -79,6 +87,7 @@ import numpy as np
 from rbm_jax import _checks, exact
 from rbm_jax._src import driver, model
 from rbm_jax._src.sweep import Reference, SweepSettings, build_sweep
+from rbm_jax._src.units import Bernoulli
 from rbm_jax._src.mcmc_stats import log_mean_exp_core
 from rbm_jax.types import GibbsState, RBMParams
 
@@ -89,6 +98,7 @@ __all__ = [
     "default_betas",
     "schedule",
     "base_rate_biases",
+    "base_model",
     "log_partition",
     "reverse_log_partition",
 ]
@@ -154,9 +164,10 @@ def schedule(n_betas: int) -> np.ndarray:
 
 
 def base_rate_biases(data, *, smoothing: float = 1.0, dtype=jnp.float32) -> jax.Array:
-    """Visible biases of the base-rate model: log-odds of the smoothed data means.
+    """Visible biases of the binary base-rate model: log-odds of the smoothed data means.
 
     p_i = (Σ_n v_ni + smoothing) / (N + 2 smoothing), so no unit gets ±inf.
+    (Every family's base-rate model: ``base_model``.)
 
     Returns:
       [n_visible] biases.
@@ -166,9 +177,31 @@ def base_rate_biases(data, *, smoothing: float = 1.0, dtype=jnp.float32) -> jax.
         raise ValueError(f"data must be a matrix [n_rows, n_visible], got shape {data.shape}")
     _checks.unit_values(data, "data")
     smoothing = _smoothing(smoothing)
-    p = (jnp.sum(data, axis=0, dtype=jnp.float64 if dtype == jnp.float64 else None) + smoothing) / (
-        data.shape[0] + 2 * smoothing)
-    return (jnp.log(p) - jnp.log1p(-p)).astype(dtype)
+    return Bernoulli.base_rate(data, smoothing, dtype)
+
+
+def base_model(params, data=None, *, smoothing: float = 1.0) -> Reference:
+    """The natural parameters of AIS's base model A: independent units, no couplings.
+
+    With ``data`` it is the base-rate model, the data's statistics per unit:
+    binary units at the smoothed frequencies (log-odds, as Salakhutdinov &
+    Murray), Gaussian units at the data's mean and variance (a diagonal
+    Gaussian), categorical units at the smoothed state frequencies
+    (independent softmaxes). Without data, the visible units' own conditional
+    at h = 0 (binary σ(b), Gaussian N(b, σ²), categorical softmax(b)). Hidden
+    units are uniform (η = 0) either way. log Z_A is closed-form:
+    ``AISResult.log_z_base``.
+
+    Returns:
+      ``Reference(v, h)``: the visible natural parameters (an array, or
+      ``GaussianNatural(lin, prec)``) and the hidden ones [n_hidden].
+    """
+    params = _checks.rbm_params(params)
+    _checks.finite_params(params)
+    smoothing = _smoothing(smoothing)
+    if data is not None:
+        data = _checks.visible_data(params, data, "data")
+    return model.reference_of(params, data, smoothing)
 
 
 def _smoothing(smoothing) -> float:
@@ -223,9 +256,8 @@ _AIS = _AISKernel()
 
 
 @functools.partial(jax.jit, static_argnames="reverse")
-def _anneal(key, params, b_base, betas, v0, reverse):
+def _anneal(key, params, ref, betas, v0, reverse):
     """Runs one annealing run per row of ``v0`` along ``betas``; returns the AISResult fields."""
-    ref = Reference(b_base, jnp.zeros((params.n_hidden,), params.dtype))
     final, _, _ = driver.run_many(key, _AIS, params, _AISSettings(betas, ref), v0, betas.shape[0] - 1)
     log_z_base = model.reference_log_partition(params, ref)
     est = log_mean_exp_core(final.log_w)
@@ -268,12 +300,9 @@ def _setup(params, n_betas, betas, data, smoothing):
         b = schedule(n_betas)
     else:
         b = default_betas()
-    if data is None:
-        b_base = params.b
-    else:
-        data = _checks.data_matrix(data, params.n_visible, "data", dtype)
-        b_base = base_rate_biases(data, smoothing=smoothing, dtype=dtype)
-    return params, jnp.asarray(b, dtype), b_base
+    if data is not None:
+        data = _checks.visible_data(params, data, "data")
+    return params, jnp.asarray(b, dtype), model.reference_of(params, data, smoothing)
 
 
 def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | None = None, betas=None,
@@ -299,11 +328,11 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
     n_runs = _checks.positive_int(n_runs, "n_runs")
     if n_runs < 2:
         raise ValueError(f"n_runs must be at least 2 for a standard error, got {n_runs}")
-    params, betas, b_base = _setup(params, n_betas, betas, data, smoothing)
+    params, betas, ref = _setup(params, n_betas, betas, data, smoothing)
     # Run r starts at an exact draw of the base model (independent units) and anneals up.
     key_start, key_run = jax.random.split(key)
-    v0 = model.visible_units(params).sample(key_start, jnp.broadcast_to(b_base, (n_runs, b_base.shape[0])))
-    return _result(_anneal(key_run, params, b_base, betas, v0, reverse=False), heuristic=False)
+    v0 = model.sample_reference_v(key_start, params, ref, n_runs)
+    return _result(_anneal(key_run, params, ref, betas, v0, reverse=False), heuristic=False)
 
 
 def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int = 100,
@@ -327,7 +356,7 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
       warning as ``log_partition`` does when the weights are degenerate.
     """
     key = _checks.key(key)
-    params, betas_arr, b_base = _setup(params, n_betas, betas, data, smoothing)
+    params, betas_arr, ref = _setup(params, n_betas, betas, data, smoothing)
     key_start, key_run = jax.random.split(key)
     if isinstance(start, str):
         if start != "exact":
@@ -336,9 +365,9 @@ def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int 
         v0 = exact.sample_exact(key_start, params, n_runs)
         heuristic = False
     else:
-        v0 = _checks.data_matrix(start, params.n_visible, "start", params.dtype)
+        v0 = _checks.visible_data(params, start, "start")
         heuristic = True
     if v0.shape[0] < 2:
         raise ValueError(f"reverse AIS needs at least 2 runs for a standard error, got {v0.shape[0]}")
     # The same kernel, run along the reversed schedule: step k adds log f_{k−1}(v) − log f_k(v).
-    return _result(_anneal(key_run, params, b_base, betas_arr[::-1], v0, reverse=True), heuristic)
+    return _result(_anneal(key_run, params, ref, betas_arr[::-1], v0, reverse=True), heuristic)

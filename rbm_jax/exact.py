@@ -1,45 +1,60 @@
-"""Brute-force references for small RBMs: log Z, marginals, likelihood, moments, T.
+"""Brute-force references for small RBMs of every family: log Z, marginals, likelihood, moments, T.
 
 Every statistical test of the library leans on these, so they are written for
-exactness first: everything is a sum over enumerated configurations, done in
-log space (logsumexp) and in chunks, so memory stays bounded however many
-configurations there are.
+exactness first: everything is a sum over enumerated configurations of one
+layer, the other summed (or, for Gaussian units, integrated) out in closed
+form, done in log space (logsumexp) and in chunks, so memory stays bounded
+however many configurations there are.
 
 Contract:
-  * Enumeration order everywhere is ``itertools.product([0, 1], repeat=n)``:
-    row ``k`` is ``k`` in binary, unit 0 the most significant bit
-    (``config_index`` / ``configurations`` convert both ways).
-  * ``log_partition`` sums the larger layer out analytically (via the free
-    energy) and enumerates the smaller one: cost 2**min(n_v, n_h) rows.
+  * Enumeration order everywhere is ``itertools.product(range(q), repeat=n)``:
+    row ``k`` is ``k`` in base q (q = 2 for binary units), unit 0 the most
+    significant digit (``config_index`` / ``configurations`` convert both ways).
+  * ``log_partition``, ``log_marginal_v``, ``log_likelihood``,
+    ``model_moments`` and ``sample_exact`` enumerate the layer with fewer
+    configurations: cost min(2**n_hidden, q**n_visible) rows. Gaussian
+    visible units are continuous, so for them the hidden layer is always the
+    one enumerated: P(v) = Σ_h P(h) N(v; b + Wh, diag σ²) is a mixture of
+    2**n_hidden Gaussians (``visible_mixture``), and log Z, log P(v) are
+    log-densities with respect to Lebesgue measure.
   * Functions that return or sample the table of P(v) enumerate the visible
-    layer (2**n_visible rows); ``gibbs_transition_matrix`` enumerates both.
+    layer; ``gibbs_transition_matrix`` enumerates both. Tables of categorical
+    models are capped at ``MAX_CATEGORICAL_TABLE`` = 4,096 visible
+    configurations; Gaussian models have no table.
   * Each function refuses, with the size in the message, a model beyond its
     enumeration cap rather than running out of memory or time.
   * Outputs follow the params' dtype; exact to float64 round-off when the
-    caller enables x64. Data given here must be ``[n_rows, n_visible]`` with
-    values in [0, 1] (checked when concrete; under a caller's ``jit`` only the
-    shape can be checked).
+    caller enables x64. Data given here must be ``[n_rows, n_visible]`` of the
+    family's values (binary: in [0, 1]; Gaussian: finite; categorical: integer
+    states in {0, …, q−1}), checked when concrete (under a caller's ``jit``
+    only the shape can be checked).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from rbm_jax import _checks
 from rbm_jax._src import enumeration as core
 from rbm_jax._src import model
-from rbm_jax._src.enumeration import MAX_ENUMERATED_UNITS, Moments, check_enumerable, chunk_log2
-from rbm_jax._src.units import Bernoulli
-from rbm_jax.types import RBMParams
+from rbm_jax._src.enumeration import MAX_ENUMERATED_UNITS, Moments, check_enumerable, chunk_exponent
+from rbm_jax._src.units import Bernoulli, Categorical
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
     "MAX_ENUMERATED_UNITS",
     "MAX_TRANSITION_VISIBLE",
     "MAX_TRANSITION_HIDDEN",
     "MAX_TRANSITION_LOG2_COST",
+    "MAX_CATEGORICAL_TABLE",
     "Moments",
+    "VisibleMixture",
+    "visible_mixture",
     "configurations",
     "config_index",
     "log_partition",
@@ -60,28 +75,48 @@ __all__ = [
 MAX_TRANSITION_VISIBLE = 12
 MAX_TRANSITION_HIDDEN = 16
 MAX_TRANSITION_LOG2_COST = 36
+#: Most visible configurations of a categorical model whose table of P(v) or transition
+#: matrix is built (q**n_visible; the binary cap of 12 units is the same 4,096).
+MAX_CATEGORICAL_TABLE = 4096
 
 
 # --------------------------------------------------------------------------
 # Enumeration order
 
 
-def configurations(n: int, dtype=jnp.float32) -> jax.Array:
-    """All 2**n binary configurations, [2**n, n], in ``itertools.product`` order."""
+def configurations(n: int, dtype=jnp.float32, *, n_states: int = 2) -> jax.Array:
+    """All n_states**n configurations of n units, [n_states**n, n], in ``itertools.product`` order.
+
+    Binary (``n_states=2``): 0./1. in ``dtype``. Categorical (``n_states`` = q > 2): int32 states.
+    """
     n = _checks.positive_int(n, "n")
-    check_enumerable(n, "n")
-    return Bernoulli.states(n, _checks.float_dtype(dtype))
+    q = _checks.positive_int(n_states, "n_states")
+    if q < 2:
+        raise ValueError(f"n_states must be at least 2, got {q}")
+    check_enumerable(n, "n", base=q)
+    if q == 2:
+        return Bernoulli.states(n, _checks.float_dtype(dtype))
+    return Categorical(q).states(n)
 
 
-def config_index(x) -> jax.Array:
-    """Index of each binary row of ``x`` [..., n] in the enumeration order -> [...] int32."""
+def config_index(x, *, n_states: int = 2) -> jax.Array:
+    """Index of each row of ``x`` [..., n] in the enumeration order -> [...] int32.
+
+    Rows are binary (``n_states=2``) or integer states in {0, …, q−1} (``n_states`` = q).
+    """
     x = jnp.asarray(x)
     if x.ndim == 0:
-        raise ValueError("x must have shape [..., n] of binary rows, got a scalar")
+        raise ValueError("x must have shape [..., n] of configurations, got a scalar")
+    q = _checks.positive_int(n_states, "n_states")
+    if q < 2:
+        raise ValueError(f"n_states must be at least 2, got {q}")
     n = x.shape[-1]
-    check_enumerable(n, "x.shape[-1]")
-    _checks.unit_values(x, "x", binary=True)
-    powers = 2 ** jnp.arange(n - 1, -1, -1, dtype=jnp.int32)
+    check_enumerable(n, "x.shape[-1]", base=q)
+    if q == 2:
+        _checks.unit_values(x, "x", binary=True)
+    else:
+        _checks.unit_values(x, "x", binary=True, units=Categorical(q))
+    powers = jnp.asarray([q ** (n - 1 - i) for i in range(n)], jnp.int32)
     return jnp.sum(x.astype(jnp.int32) * powers, axis=-1)
 
 
@@ -90,27 +125,27 @@ def config_index(x) -> jax.Array:
 
 
 @jax.jit
-def _gibbs_transition_matrix(params: RBMParams) -> jax.Array:
+def _gibbs_transition_matrix(params) -> jax.Array:
     n_visible, n_hidden, dtype = params.n_visible, params.n_hidden, params.dtype
-    vs = model.visible_units(params).states(n_visible, dtype)  # [S_v, n_v]
-    a = model.hidden_natural(params, vs)  # [S_v, n_h]: c + Wᵀv for every v
-    log_norm_h = jnp.sum(jax.nn.softplus(a), axis=-1)  # [S_v]
-    log_rows = chunk_log2(n_hidden, 2**n_visible)
-    rows = 2**log_rows
+    units_v, units_h = model.visible_units(params), model.hidden_units(params)
+    vs = units_v.states(n_visible, model.state_dtype(params))  # [S_v, n_v]
+    n_v_states = vs.shape[0]
+    a = model.hidden_natural(params, vs)  # [S_v, n_h]: η of P(h | v) for every v
+    log_norm_h = units_h.log_normaliser(a)  # [S_v]
+    rows = 2 ** chunk_exponent(2, n_hidden, n_v_states)
 
     # T = Σ_h P(h|v_i) P(v_j|h), accumulated over chunks of h so that only
     # [S_v, rows] blocks of the two conditionals ever exist.
-    # log P(h|v) = hᵀa - Σ softplus(a) and log P(v|h) = vᵀu - Σ softplus(u).
+    # log P(h|v) = ⟨a, h⟩ − A_h(a) and log P(v|h) = ⟨u, T(v)⟩ − A_v(u).
     def body(t, start):
-        hs = model.hidden_units(params).index_states(start + jnp.arange(rows, dtype=jnp.int32), n_hidden, dtype)  # [rows, n_h]
-        p_h_given_v = jnp.exp(a @ hs.T - log_norm_h[:, None])  # [S_v, rows]
-        u = model.visible_natural(params, hs)  # [rows, n_v]
-        log_norm_v = jnp.sum(jax.nn.softplus(u), axis=-1)  # [rows]
-        p_v_given_h = jnp.exp(u @ vs.T - log_norm_v[:, None])  # [rows, S_v]
+        hs = units_h.index_states(start + jnp.arange(rows, dtype=jnp.int32), n_hidden, dtype)  # [rows, n_h]
+        p_h_given_v = jnp.exp(units_h.dot_table(hs, a) - log_norm_h[:, None])  # [S_v, rows]
+        u = model.visible_natural(params, hs)  # [rows, n_v, ...]
+        p_v_given_h = jnp.exp(units_v.dot_table(vs, u) - units_v.log_normaliser(u)[:, None])  # [rows, S_v]
         return t + p_h_given_v @ p_v_given_h, None
 
     starts = jnp.arange(0, 2**n_hidden, rows, dtype=jnp.int32)
-    t0 = jnp.zeros((2**n_visible, 2**n_visible), dtype)
+    t0 = jnp.zeros((n_v_states, n_v_states), dtype)
     t, _ = lax.scan(body, t0, starts)
     return t
 
@@ -119,17 +154,35 @@ def _gibbs_transition_matrix(params: RBMParams) -> jax.Array:
 # Public, validated API
 
 
-def _checked(params, *, layer: str | None = None, cap: int = MAX_ENUMERATED_UNITS) -> RBMParams:
-    """Validates params and the enumeration size (smallest layer, or ``layer``)."""
+def _checked(params, *, layer: str | None = None, cap: int = MAX_ENUMERATED_UNITS):
+    """Validates params and the enumeration size (the enumerated layer, or ``layer``)."""
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
-    n_visible, n_hidden = params.n_visible, params.n_hidden
     if layer == "visible":
-        check_enumerable(n_visible, "n_visible", cap)
+        _visible_table_size(params, "this function")
+        check_enumerable(params.n_visible, "n_visible", cap, base=model.visible_units(params).n_states)
     else:
-        n = min(n_visible, n_hidden)
-        check_enumerable(n, f"min(n_visible, n_hidden) = min({n_visible}, {n_hidden})", cap)
+        what, n, base = core.enumerated_size(params)
+        if isinstance(params, RBMParams):  # the smaller layer, whichever it is
+            what = f"min(n_visible, n_hidden) = min({params.n_visible}, {params.n_hidden})"
+        check_enumerable(n, what, cap, base=base)
     return params
+
+
+def _visible_table_size(params, what: str) -> int:
+    """The number of visible configurations of a table of P(v); refuses Gaussian models and
+    categorical models above ``MAX_CATEGORICAL_TABLE``."""
+    units_v = model.visible_units(params)
+    if units_v.n_states is None:
+        raise TypeError(f"{what} needs a table over visible configurations, but {type(params).__name__} "
+                        f"has continuous (Gaussian) visible units: use log_marginal_v, visible_mixture "
+                        f"or sample_exact, which enumerate the hidden layer")
+    size = units_v.n_states ** params.n_visible
+    if isinstance(params, CategoricalRBMParams) and size > MAX_CATEGORICAL_TABLE:
+        raise ValueError(f"{what} builds a table over all q**n_visible = {units_v.n_states}**{params.n_visible} "
+                         f"= {size} visible configurations; categorical models are capped at "
+                         f"MAX_CATEGORICAL_TABLE = {MAX_CATEGORICAL_TABLE}")
+    return size
 
 
 def log_partition(params: RBMParams) -> jax.Array:
@@ -164,8 +217,8 @@ def log_marginal_v(params: RBMParams, v) -> jax.Array:
       [...] log-probabilities.
     """
     params = _checked(params)
-    v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
-    _checks.unit_values(v, "v")
+    v = _checks.visible_configuration(params, v, "v")
+    _checks.unit_values(v, "v", units=model.visible_units(params))
     return core.log_marginal_v(params, v)
 
 
@@ -180,7 +233,7 @@ def log_likelihood(params: RBMParams, data) -> jax.Array:
       Scalar mean log-likelihood in nats.
     """
     params = _checked(params)
-    data = _checks.data_matrix(data, params.n_visible, "data", params.dtype)
+    data = _checks.visible_data(params, data, "data")
     return jnp.mean(core.log_marginal_v(params, data))
 
 
@@ -218,18 +271,23 @@ def gibbs_transition_matrix(params: RBMParams) -> jax.Array:
     params = _checks.rbm_params(params)
     _checks.finite_params(params)
     n_visible, n_hidden = params.n_visible, params.n_hidden
-    log2_cost = 2 * n_visible + n_hidden
+    size = _visible_table_size(params, "gibbs_transition_matrix")
+    log2_cost = 2 * float(np.log2(size)) + n_hidden
     if (
-        n_visible > MAX_TRANSITION_VISIBLE
+        size > 2**MAX_TRANSITION_VISIBLE
         or n_hidden > MAX_TRANSITION_HIDDEN
         or log2_cost > MAX_TRANSITION_LOG2_COST
     ):
+        if isinstance(params, RBMParams):
+            caps = (f"{MAX_TRANSITION_VISIBLE} visible and {MAX_TRANSITION_HIDDEN} hidden units and "
+                    f"2**(2 n_visible + n_hidden)")
+        else:
+            caps = (f"{2**MAX_TRANSITION_VISIBLE} visible configurations (q**n_visible), {MAX_TRANSITION_HIDDEN} "
+                    f"hidden units and (q**n_visible)² × 2**n_hidden")
         raise ValueError(
-            f"gibbs_transition_matrix enumerates both layers; it is capped at "
-            f"{MAX_TRANSITION_VISIBLE} visible and {MAX_TRANSITION_HIDDEN} hidden units and "
-            f"2**(2 n_visible + n_hidden) <= 2**{MAX_TRANSITION_LOG2_COST} multiply-adds; got "
-            f"n_visible={n_visible}, n_hidden={n_hidden}: a {2**n_visible}×{2**n_visible} "
-            f"matrix summed over 2**{n_hidden} hidden states (2**{log2_cost} multiply-adds)"
+            f"gibbs_transition_matrix enumerates both layers; it is capped at {caps} <= "
+            f"2**{MAX_TRANSITION_LOG2_COST} multiply-adds; got n_visible={n_visible}, n_hidden={n_hidden}: "
+            f"a {size}×{size} matrix summed over 2**{n_hidden} hidden states (2**{log2_cost:.4g} multiply-adds)"
         )
     return _gibbs_transition_matrix(params)
 
@@ -271,26 +329,64 @@ def model_moments(params: RBMParams) -> Moments:
     return core.model_moments(_checked(params))
 
 
-def empirical_distribution(samples) -> jax.Array:
-    """Histogram of binary rows over all 2**n configurations, normalised.
+def empirical_distribution(samples, *, n_states: int = 2) -> jax.Array:
+    """Histogram of rows over all n_states**n configurations, normalised.
 
     Args:
-      samples: [..., n] binary rows (checked when concrete), at least one;
-        all leading axes are pooled.
+      samples: [..., n] binary rows (or integer states in {0, …, q−1} with
+        ``n_states`` = q), checked when concrete, at least one; all leading
+        axes are pooled.
+      n_states: states per unit (2 for binary units).
 
     Returns:
-      [2**n] frequencies in enumeration order, in the samples' float dtype
+      [n_states**n] frequencies in enumeration order, in the samples' float dtype
       (float32 for integer or bool input).
     """
     samples = jnp.asarray(samples)
     if samples.ndim < 1 or samples.shape[-1] == 0 or samples.size == 0:
-        raise ValueError(f"samples must be binary rows [..., n] with at least one row and one unit, "
-                         f"got shape {samples.shape}")
-    idx = config_index(samples).reshape(-1)
+        raise ValueError(f"samples must be binary rows [..., n] with at least one row and one unit "
+                         f"(integer states in {{0, ..., q-1}} with n_states=q), got shape {samples.shape}")
+    idx = config_index(samples, n_states=n_states).reshape(-1)
     n = samples.shape[-1]
     dtype = samples.dtype if jnp.issubdtype(samples.dtype, jnp.floating) else jnp.float32
-    counts = jnp.bincount(idx, length=2**n)
+    counts = jnp.bincount(idx, length=n_states**n)
     return (counts / idx.shape[0]).astype(dtype)
+
+
+class VisibleMixture(NamedTuple):
+    """P(v) of a Gaussian RBM as the mixture Σ_h P(h) N(v; mean_h, diag σ²) over all 2**n_hidden h."""
+
+    log_weights: jax.Array  # [2**n_hidden] log P(h), in enumeration order
+    means: jax.Array  # [2**n_hidden, n_visible] b + Wh
+    sigma: jax.Array  # [n_visible] the shared standard deviations σ
+
+
+def visible_mixture(params: GaussianRBMParams) -> VisibleMixture:
+    """The exact marginal of a Gaussian RBM's visible units, a mixture of 2**n_hidden Gaussians.
+
+    P(v, h) ∝ exp(−E) is, given h, N(v; b + Wh, diag σ²), and P(h) ∝
+    exp(−F_h(h)) with F_h the hidden free energy (the Gaussian integral in
+    closed form). So ⟨v⟩ = Σ_h P(h)(b + Wh) and Cov v = diag σ² + Σ_h P(h)
+    (m_h − ⟨v⟩)(m_h − ⟨v⟩)ᵀ, and any 1-D projection uᵀv has the CDF
+    Σ_h P(h) Φ((x − uᵀm_h)/√(uᵀ diag σ² u)).
+
+    Args:
+      params: ``GaussianRBMParams`` with at most ``MAX_ENUMERATED_UNITS`` hidden units.
+
+    Returns:
+      ``VisibleMixture(log_weights [2**n_hidden], means [2**n_hidden, n_visible], sigma [n_visible])``.
+    """
+    params = _checked(params)
+    if not isinstance(params, GaussianRBMParams):
+        raise TypeError(f"visible_mixture is defined for GaussianRBMParams, got {type(params).__name__}")
+    return _visible_mixture(params)
+
+
+@jax.jit
+def _visible_mixture(params):
+    hs = model.hidden_units(params).states(params.n_hidden, params.dtype)
+    return VisibleMixture(core.log_marginal_h_table(params), params.b + hs @ params.W.T,
+                          jnp.exp(params.log_sigma))
 
 
 def total_variation(p, q) -> jax.Array:

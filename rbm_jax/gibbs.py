@@ -30,7 +30,12 @@ Contract:
     the one driver ``rbm_jax._src.driver`` under one ``lax.scan``: no host
     synchronisation inside, memory bounded by what ``transform`` keeps.
 
-Samples are 0./1. in the params' dtype. Keys may be typed or legacy.
+Every family runs on the same kernels: binary (``RBMParams``), Gaussian
+(``GaussianRBMParams``: tempering at β keeps P(v|h)'s mean and divides its
+variance by β) and categorical (``CategoricalRBMParams``: v is int32 states,
+P(v_i|h) a softmax; clamping holds whole sites, e.g. sequence positions).
+Binary samples are 0./1. in the params' dtype, Gaussian ones real in that
+dtype, categorical ones int32. Keys may be typed or legacy.
 """
 
 from __future__ import annotations
@@ -82,7 +87,7 @@ def _validated_state(params: RBMParams, state) -> GibbsState:
     except (TypeError, ValueError):
         raise TypeError(f"state must be GibbsState(v, h), got {type(state).__name__}") from None
     dtype = params.dtype
-    v = _checks.configuration(v, params.n_visible, "state.v", dtype, layer="n_visible")
+    v = _checks.visible_configuration(params, v, "state.v")
     h = _checks.configuration(h, params.n_hidden, "state.h", dtype, layer="n_hidden")
     _checks.broadcastable(v, h, "state.v", "state.h")
     _checks.model_values(params, visible=[(v, "state.v")], hidden=[(h, "state.h")])
@@ -92,7 +97,7 @@ def _validated_state(params: RBMParams, state) -> GibbsState:
 def _validated_pt_state(params: RBMParams, state, n_temps: int) -> PTState:
     if not isinstance(state, PTState):
         raise TypeError(f"state must be a PTState (from pt_init), got {type(state).__name__}")
-    v = _checks.configuration(state.v, params.n_visible, "state.v", params.dtype, layer="n_visible")
+    v = _checks.visible_configuration(params, state.v, "state.v")
     h = _checks.configuration(state.h, params.n_hidden, "state.h", params.dtype, layer="n_hidden")
     if v.shape[:-1] != (n_temps,) or h.shape[:-1] != (n_temps,):
         raise ValueError(f"state must hold one system of n_temps = {n_temps} rungs: state.v [{n_temps}, "
@@ -102,7 +107,7 @@ def _validated_pt_state(params: RBMParams, state, n_temps: int) -> PTState:
 
 
 def _validated_start(params: RBMParams, v, name: str) -> jax.Array:
-    v = _checks.configuration(v, params.n_visible, name, params.dtype, layer="n_visible")
+    v = _checks.visible_configuration(params, v, name)
     _checks.model_values(params, visible=[(v, name)])
     return v
 

@@ -7,10 +7,15 @@ enumeration allows (``rbm_jax.exact``) and by annealed importance sampling
 
 Contract:
   * ``params`` first, then the data ``[n_rows, n_visible]``; per-row functions
-    return ``[n_rows]``, set-level functions a scalar. Values in [0, 1]
-    (grey values are treated as probabilities, as scikit-learn does).
-  * ``pseudo_log_likelihood`` is exact (all bits); ``stochastic_pseudo_log_likelihood``
-    is scikit-learn's ``BernoulliRBM.score_samples`` estimate (one flipped bit
+    return ``[n_rows]``, set-level functions a scalar. Every family: binary
+    values in [0, 1] (grey values are treated as probabilities, as
+    scikit-learn does), Gaussian finite reals, categorical integer states.
+  * ``pseudo_log_likelihood`` is exact (all bits, or all q states of every
+    site); Gaussian units have none in closed form (each conditional is an
+    integral), so for them it raises: monitor the exact likelihood, the
+    reconstruction error and the free-energy gap.
+    ``stochastic_pseudo_log_likelihood`` is scikit-learn's
+    ``BernoulliRBM.score_samples`` estimate (binary only: one flipped bit
     per row, scaled by n_visible) and matches it given the same flips.
   * Jit-able cores; validation at the Python boundary.
 """
@@ -23,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from rbm_jax import _checks, exact
+from rbm_jax._src import enumeration
 from rbm_jax._src import fit_metrics as core
 from rbm_jax._src import model
 from rbm_jax.types import RBMParams
@@ -57,8 +63,7 @@ class LikelihoodEstimate(NamedTuple):
 def _params_and_data(params, data, name="data", *more):
     """Params and data sets (``more``: further ``(array, name)`` pairs), values checked in one fused call."""
     params = _checks.rbm_params(params)
-    sets = [(_checks.data_matrix(x, params.n_visible, n, params.dtype, check_values=False), n)
-            for x, n in ((data, name), *more)]
+    sets = [(_checks.visible_data(params, x, n, check_values=False), n) for x, n in ((data, name), *more)]
     _checks.model_values(params, visible=sets)
     return (params, *(x for x, _ in sets))
 
@@ -66,7 +71,9 @@ def _params_and_data(params, data, name="data", *more):
 def reconstruction_error(params: RBMParams, data) -> jax.Array:
     """Mean squared reconstruction error Σ_i (v_i − σ(b + W σ(c + Wᵀv))_i)², averaged over rows.
 
-    Mean-field (probabilities, no sampling), so it is deterministic.
+    Mean-field (probabilities, no sampling), so it is deterministic. For
+    Gaussian units the reconstruction is the mean b + W P(h|v); for
+    categorical units the error is between one-hot rows and the softmax.
 
     Args:
       params: ``RBMParams``.
@@ -100,10 +107,25 @@ def pseudo_log_likelihood(params: RBMParams, data) -> jax.Array:
     Returns:
       [n_rows] values (≤ 0 for binary rows).
 
+    For categorical units, P(v_i | v_−i) = exp(−F(v)) / Σ_a exp(−F(v with v_i = a)).
+
+    Raises:
+      TypeError: Gaussian visible units (no closed form).
+
     References:
       J. Besag, Statistical analysis of non-lattice data, 1975.
     """
-    return core.pseudo_log_likelihood(*_params_and_data(params, data))
+    params, data = _params_and_data(params, data)
+    _refuse_continuous(params, "pseudo_log_likelihood")
+    return core.pseudo_log_likelihood(params, data)
+
+
+def _refuse_continuous(params, what: str) -> None:
+    if not core.has_pseudo_likelihood(params):
+        raise TypeError(f"{what} needs discrete visible units; {type(params).__name__} has Gaussian visible "
+                        f"units, whose conditionals P(v_i | v_-i) are integrals with no closed form. Monitor "
+                        f"exact.log_likelihood (enumerable hidden layer), reconstruction_error and "
+                        f"free_energy_gap instead")
 
 
 def sample_flip_index(key, n_rows: int, n_visible: int) -> jax.Array:
@@ -131,6 +153,9 @@ def stochastic_pseudo_log_likelihood(params: RBMParams, data, flip_index) -> jax
       [n_rows] values.
     """
     params, data = _params_and_data(params, data)
+    if not isinstance(params, RBMParams):
+        raise TypeError(f"stochastic_pseudo_log_likelihood is scikit-learn's estimate for binary units "
+                        f"(RBMParams); for {type(params).__name__} use pseudo_log_likelihood")
     flip_index = jnp.asarray(flip_index)
     if flip_index.shape != (data.shape[0],) or not jnp.issubdtype(flip_index.dtype, jnp.integer):
         raise ValueError(
@@ -145,8 +170,9 @@ def stochastic_pseudo_log_likelihood(params: RBMParams, data, flip_index) -> jax
 def log_likelihood(params: RBMParams, data, *, key=None, **ais_kwargs) -> LikelihoodEstimate:
     """Average log-likelihood of ``data``: exact by enumeration, else by AIS.
 
-    Exact (``rbm_jax.exact``) when the smaller layer has at most
-    ``MAX_EXACT_UNITS`` units; otherwise ``rbm_jax.ais.log_partition`` (which
+    Exact (``rbm_jax.exact``) when the enumerated layer has at most
+    2**``MAX_EXACT_UNITS`` configurations (the hidden layer of a Gaussian
+    model; the smaller of 2**n_hidden and q**n_visible otherwise); otherwise ``rbm_jax.ais.log_partition`` (which
     needs ``key``; extra keyword arguments go to it, and ``data`` is used as its
     base-rate data) and log P(v) = −F(v) − log Ẑ, whose standard error is that
     of log Ẑ.
@@ -155,12 +181,13 @@ def log_likelihood(params: RBMParams, data, *, key=None, **ais_kwargs) -> Likeli
       ``LikelihoodEstimate(value, stderr, method)``.
     """
     params, data = _params_and_data(params, data)
-    if min(params.n_visible, params.n_hidden) <= MAX_EXACT_UNITS:
+    what, n, base = enumeration.enumerated_size(params)
+    if base**n <= 2**MAX_EXACT_UNITS:
         return LikelihoodEstimate(exact.log_likelihood(params, data), jnp.zeros((), params.dtype), "exact")
     if key is None:
         raise ValueError(
-            f"log_likelihood needs a key: min(n_visible, n_hidden) = {min(params.n_visible, params.n_hidden)} > "
-            f"{MAX_EXACT_UNITS}, so log Z is estimated by AIS")
+            f"log_likelihood needs a key: the enumerated layer ({what} = {n}) has {base}**{n} configurations, "
+            f"more than 2**{MAX_EXACT_UNITS}, so log Z is estimated by AIS")
     from rbm_jax import ais
 
     est = ais.log_partition(key, params, data=ais_kwargs.pop("base_data", data), **ais_kwargs)

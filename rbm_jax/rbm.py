@@ -1,4 +1,4 @@
-"""The binary restricted Boltzmann machine: energy, free energies, conditionals, samplers.
+"""Restricted Boltzmann machines of every family: energy, free energies, conditionals, samplers.
 
 The model of the lecture notes::
 
@@ -12,18 +12,34 @@ Summing one layer out gives the free energies and the factorised conditionals::
     P(v|h) = Π_i σ((2v - 1) ⊙ (b + Wh))_i                 (the notes' derivation)
     P(h|v) = Π_j σ((2h - 1) ⊙ (c + Wᵀv))_j
 
+Every function here also takes the two other families (``init_params(family=...)``):
+
+  * ``GaussianRBMParams(W, b, c, log_sigma)``: real-valued v,
+    E = Σ (v_i − b_i)²/(2σ_i²) − cᵀh − Σ (v_i/σ_i²) W_ij h_j, so
+    P(v|h) = N(b + Wh, diag σ²) (``prob_v_given_h`` is its mean) and
+    P(h_j = 1|v) = σ(c_j + Σ_i v_i W_ij/σ_i²) (Cho, Ilin & Raiko 2011).
+  * ``CategoricalRBMParams(W [n_v, q, n_h], b [n_v, q], c)``: v integer-coded
+    in {0, …, q−1} (int32), E = −Σ b[i, v_i] − cᵀh − Σ W[i, v_i, j] h_j, so
+    P(v_i|h) = softmax(b_i + W_i h) (``prob_v_given_h`` is [..., n_v, q]).
+    Its gauge freedom is documented at ``zero_sum_gauge``.
+
+The math is written once, through the unit protocol (``rbm_jax._src.units``,
+``rbm_jax._src.model``): a family is one unit class and one coupling.
+
 Contract:
   * ``W`` is [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden].
   * ``v`` and ``h`` may carry any leading batch axes; they broadcast against
     each other as numpy would. The configuration whose probability is
     computed always comes first after ``params``.
   * Outputs follow the params' dtype (float32 by default; float64 when the
-    user enables x64 — this module never touches JAX's global config).
+    user enables x64 — this module never touches JAX's global config);
+    categorical configurations and samples are int32.
   * Everything is computed in log space (softplus, log-sigmoid), so weights of
     any magnitude give finite results.
   * Arguments are validated before tracing, with the argument named in the
     error: shapes always; values when concrete (params finite; configurations
-    finite and in [0, 1]), in one fused device check per call. Under a
+    by their unit type: binary in [0, 1], Gaussian finite, categorical integer
+    states in {0, …, q−1}), in one fused device check per call. Under a
     caller's own ``jit`` only shapes can be checked (see ``rbm_jax._checks``).
 """
 
@@ -34,11 +50,16 @@ import jax.numpy as jnp
 
 from rbm_jax import _checks
 from rbm_jax._src import model
-from rbm_jax.types import RBMParams
+from rbm_jax._src.units import units_of
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
     "RBMParams",
+    "GaussianRBMParams",
+    "CategoricalRBMParams",
+    "FAMILIES",
     "init_params",
+    "zero_sum_gauge",
     "energy",
     "free_energy",
     "hidden_free_energy",
@@ -55,53 +76,120 @@ __all__ = [
 # Initialisation
 
 
+#: The RBM families by the name ``init_params(family=...)`` takes, and their params types.
+FAMILIES = {"bernoulli": RBMParams, "gaussian": GaussianRBMParams, "categorical": CategoricalRBMParams}
+
+
 def init_params(
     key,
     n_visible: int,
     n_hidden: int,
     *,
     data=None,
+    family: str = "bernoulli",
+    n_states: int | None = None,
     dtype=jnp.float32,
     weight_scale: float = 0.01,
     clip: float = 1e-3,
-) -> RBMParams:
-    """Initial parameters following Hinton's practical guide (2010), section 8.
+):
+    """Initial parameters of any family, following Hinton's practical guide (2010), section 8.
 
-    ``W ~ N(0, weight_scale²)``; hidden biases 0; visible biases
-    ``log(p_i / (1 - p_i))`` where ``p_i`` is the fraction of rows of ``data``
-    in which unit ``i`` is on, clipped to ``[clip, 1 - clip]`` so that a unit
-    that is always off (or on) gets a large finite bias instead of ∓inf.
-    Without ``data`` the visible biases are 0.
+    Every family: ``W ~ N(0, weight_scale²)`` and hidden biases 0. The visible
+    side is set from ``data`` so that, with W = 0, the model's visible units
+    have the data's statistics (the base-rate model):
+
+      * ``'bernoulli'`` (``RBMParams``): ``b = log(p / (1 − p))`` with p the
+        fraction of rows in which each unit is on, clipped to ``[clip, 1 − clip]``
+        so that an always-off (or on) unit gets a large finite bias.
+      * ``'gaussian'`` (``GaussianRBMParams``): ``b`` the data's mean and
+        ``log_sigma`` the log of its standard deviation, floored at ``clip``
+        (a constant column would give σ = 0). Standardise real-valued data
+        first (``data.standardize``): the defaults assume unit scale.
+      * ``'categorical'`` (``CategoricalRBMParams``, ``n_states`` = q required):
+        ``b[i, a] = log p_ia`` with p the state frequencies clipped to
+        ``[clip, 1]``; b and W are put in the zero-sum gauge (see
+        ``zero_sum_gauge``).
+
+    Without ``data`` the visible biases are 0 (and σ = 1).
 
     Args:
       key: a PRNG key (typed or legacy).
       n_visible, n_hidden: layer sizes (positive ints).
-      data: optional [n_rows, n_visible] values in [0, 1] (checked when concrete).
+      data: optional [n_rows, n_visible] data of the family's units (checked when concrete):
+        values in [0, 1], finite reals, or integer states in {0, …, q−1}.
+      family: ``'bernoulli'``, ``'gaussian'`` or ``'categorical'``.
+      n_states: q, the number of states of a categorical site (>= 2); only for ``'categorical'``.
       dtype: floating dtype of all parameters.
       weight_scale: standard deviation of the initial weights (>= 0).
-      clip: how far unit frequencies are kept from 0 and 1, in (0, 0.5).
+      clip: frequencies are kept in [clip, 1 − clip] (σ >= clip for Gaussian units), in (0, 0.5).
 
     Returns:
-      ``RBMParams`` with ``W`` [n_visible, n_hidden], ``b`` [n_visible], ``c`` [n_hidden].
+      ``RBMParams``, ``GaussianRBMParams`` or ``CategoricalRBMParams``.
 
     References:
       G. Hinton, A Practical Guide to Training Restricted Boltzmann Machines, UTML TR 2010-003.
+      K. Cho, A. Ilin & T. Raiko, Improved learning of Gaussian-Bernoulli RBMs, ICANN 2011.
     """
     key = _checks.key(key)
     n_visible = _checks.positive_int(n_visible, "n_visible")
     n_hidden = _checks.positive_int(n_hidden, "n_hidden")
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
+    if family == "categorical":
+        if n_states is None:
+            raise ValueError("n_states (q, the states per categorical site) is required with family='categorical'")
+        n_states = _checks.positive_int(n_states, "n_states")
+        if n_states < 2:
+            raise ValueError(f"n_states must be at least 2 (states per categorical site), got {n_states}")
+    elif n_states is not None:
+        raise ValueError(f"n_states applies to family='categorical' only, got n_states={n_states!r} "
+                         f"with family={family!r}")
     dtype = _checks.float_dtype(dtype)
     weight_scale = _checks.real_number(weight_scale, "weight_scale", low=0)
     clip = _checks.real_number(clip, "clip", low=0, high=0.5, low_open=True, high_open=True)
-    W = weight_scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
-    if data is None:
-        b = jnp.zeros((n_visible,), dtype)
-    else:
-        data = _checks.data_matrix(data, n_visible, "data", dtype)
-        p = jnp.clip(jnp.mean(data, axis=0), clip, 1 - clip)
-        b = jnp.log(p) - jnp.log1p(-p)
+    units = units_of(family, n_states)
+    if data is not None:
+        data = _checks.data_matrix(data, n_visible, "data", units.state_dtype(dtype), units=units)
     c = jnp.zeros((n_hidden,), dtype)
-    return RBMParams(W.astype(dtype), b.astype(dtype), c)
+    if family == "bernoulli":
+        W = weight_scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
+        b = jnp.zeros((n_visible,), dtype)
+        if data is not None:
+            p = jnp.clip(jnp.mean(data, axis=0), clip, 1 - clip)
+            b = (jnp.log(p) - jnp.log1p(-p)).astype(dtype)
+        return RBMParams(W.astype(dtype), b, c)
+    if family == "gaussian":
+        W = weight_scale * jax.random.normal(key, (n_visible, n_hidden), dtype)
+        b, log_sigma = jnp.zeros((n_visible,), dtype), jnp.zeros((n_visible,), dtype)
+        if data is not None:
+            b = jnp.mean(data, axis=0).astype(dtype)
+            log_sigma = jnp.log(jnp.maximum(jnp.std(data, axis=0), clip)).astype(dtype)
+        return GaussianRBMParams(W.astype(dtype), b, c, log_sigma)
+    W = weight_scale * jax.random.normal(key, (n_visible, n_states, n_hidden), dtype)
+    b = jnp.zeros((n_visible, n_states), dtype)
+    if data is not None:
+        p = jnp.clip(jnp.mean(units.one_hot(data, dtype), axis=0), clip, 1)
+        b = jnp.log(p).astype(dtype)
+    return zero_sum_gauge(CategoricalRBMParams(W.astype(dtype), b, c))
+
+
+def zero_sum_gauge(params):
+    """The same model in the zero-sum gauge: Σ_a b[i, a] = 0 and Σ_a W[i, a, j] = 0 (categorical).
+
+    For categorical units, b[i, ·] + g_i gives the same P(v, h) (the energy
+    moves by a constant), and so does W[i, ·, j] + g_ij with c_j − Σ_i g_ij
+    (the hidden bias absorbs the shift). This picks the representative
+    with zero mean over states: W' = W − mean_a W, c' = c + Σ_i mean_a W[i, a, :],
+    b' = b − mean_a b. Compare categorical parameters in this gauge. The other
+    families have no such freedom; their params come back unchanged.
+
+    Returns:
+      params of the same type, with the same P(v, h).
+    """
+    params = _checks.rbm_params(params)
+    if not isinstance(params, CategoricalRBMParams):
+        return params
+    return model.zero_sum_gauge(params)
 
 
 # The math lives once in rbm_jax._src.model (through the unit protocol); here it
@@ -131,7 +219,7 @@ def _validated(params, *, v=None, h=None, h_first: bool = False):
     params = _checks.rbm_params(params)
     visible, hidden = [], []
     if v is not None:
-        v = _checks.configuration(v, params.n_visible, "v", params.dtype, layer="n_visible")
+        v = _checks.visible_configuration(params, v, "v")
         visible.append((v, "v"))
     if h is not None:
         h = _checks.configuration(h, params.n_hidden, "h", params.dtype, layer="n_hidden")

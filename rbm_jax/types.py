@@ -14,7 +14,13 @@ from typing import Any, NamedTuple
 
 import jax
 
-__all__ = ["RBMParams", "GibbsState", "PTState", "TrainState"]
+__all__ = ["RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "PARAMS_TYPES", "GibbsState", "PTState", "TrainState"]
+
+
+# Shape questions every params type answers the same way (NamedTuples take no mixins).
+_N_HIDDEN = property(lambda self: self.c.shape[-1], doc="Number of hidden units.")
+_DTYPE = property(lambda self: self.c.dtype,
+                  doc="The floating dtype of the parameters (and of every output computed from them).")
 
 
 class RBMParams(NamedTuple):
@@ -32,20 +38,72 @@ class RBMParams(NamedTuple):
     def n_visible(self) -> int:
         return self.b.shape[-1]
 
-    @property
-    def n_hidden(self) -> int:
-        return self.c.shape[-1]
+    n_hidden = _N_HIDDEN
+    dtype = _DTYPE
+
+
+class GaussianRBMParams(NamedTuple):
+    """Parameters of a Gaussian-Bernoulli RBM (Cho, Ilin & Raiko 2011), a pytree.
+
+    E(v, h) = Σ_i (v_i − b_i)²/(2σ_i²) − cᵀh − Σ_ij (v_i/σ_i²) W_ij h_j with σ = exp(log_sigma):
+    P(v | h) = N(b + Wh, diag σ²), P(h_j = 1 | v) = σ(c_j + Σ_i v_i W_ij / σ_i²).
+    """
+
+    W: jax.Array  # [n_visible, n_hidden] couplings
+    b: jax.Array  # [n_visible] visible means (at h = 0)
+    c: jax.Array  # [n_hidden] hidden biases
+    log_sigma: jax.Array  # [n_visible] log standard deviations of P(v | h) (learnable)
+
+    visible_units = "gaussian"
+    hidden_units = "bernoulli"
 
     @property
-    def dtype(self):
-        """The floating dtype of the parameters (and of every output computed from them)."""
-        return self.c.dtype
+    def n_visible(self) -> int:
+        return self.b.shape[-1]
+
+    n_hidden = _N_HIDDEN
+    dtype = _DTYPE
+
+
+class CategoricalRBMParams(NamedTuple):
+    """Parameters of a categorical (Potts) RBM with q states per visible site, a pytree.
+
+    E(v, h) = −Σ_i b[i, v_i] − cᵀh − Σ_ij W[i, v_i, j] h_j, v integer-coded in {0, …, q−1}.
+
+    Gauge: adding g_i to b[i, ·] changes nothing but log Z; adding g_ij to
+    W[i, ·, j] and Σ_i g_ij to c_j leaves E unchanged up to a constant. So P(v)
+    is the same for every gauge; ``rbm.zero_sum_gauge`` picks the one with
+    Σ_a b[i, a] = 0 and Σ_a W[i, a, j] = 0, in which to compare parameters.
+    """
+
+    W: jax.Array  # [n_visible, n_states, n_hidden] couplings
+    b: jax.Array  # [n_visible, n_states] visible fields
+    c: jax.Array  # [n_hidden] hidden biases
+
+    visible_units = "categorical"
+    hidden_units = "bernoulli"
+
+    @property
+    def n_visible(self) -> int:
+        return self.b.shape[-2]
+
+    @property
+    def n_states(self) -> int:
+        """q, the number of states of each visible site."""
+        return self.b.shape[-1]
+
+    n_hidden = _N_HIDDEN
+    dtype = _DTYPE
+
+
+#: Every params type (the RBM families), in the order of ``rbm.FAMILIES``.
+PARAMS_TYPES = (RBMParams, GaussianRBMParams, CategoricalRBMParams)
 
 
 class GibbsState(NamedTuple):
     """A joint sample (v, h) of one chain, carried by the scan."""
 
-    v: jax.Array  # [..., n_visible] a visible configuration
+    v: jax.Array  # [..., n_visible] a visible configuration (int32 for categorical units)
     h: jax.Array  # [..., n_hidden]  0./1., a draw from P(h | v) (at the chain's β)
 
 

@@ -6,21 +6,32 @@ layer's own energy. Everything else — energies, free energies, conditionals,
 samplers — is generic here, so a new family is one ``Family`` entry plus its
 unit type. Unchecked and traceable: public modules validate first.
 
-For the binary RBM (``RBMParams``), E(v, h) = −bᵀv − cᵀh − vᵀWh:
+Every family's energy has the form E(v, h) = E_v(v) − cᵀh − (coupling of v and
+h), with E_v(v) = −⟨η_v(0), T(v)⟩ + κ for a constant κ (the ``visible_constant``),
+so that
 
-    η_v(h) = b + Wh,   η_h(v) = c + Wᵀv,
-    F(v)   = −bᵀv − A_h(η_h(v)),       F_h(h) = −cᵀh − A_v(η_v(h)).
+    F(v)   = E_v(v) − A_h(η_h(v)),       F_h(h) = −cᵀh − A_v(η_v(h)) + κ.
+
+Binary (``RBMParams``), E = −bᵀv − cᵀh − vᵀWh: η_v(h) = b + Wh, η_h(v) = c + Wᵀv, κ = 0.
+
+Gaussian (``GaussianRBMParams``), E = Σ (v_i − b_i)²/(2σ_i²) − cᵀh − Σ (v_i/σ_i²) W_ij h_j:
+η_v(h) = ((b + Wh)/σ², 1/σ²) (precision-weighted mean, precision), η_h(v) =
+c + Wᵀ(v/σ²), κ = Σ b_i²/(2σ_i²).
+
+Categorical (``CategoricalRBMParams``), E = −Σ b[i, v_i] − cᵀh − Σ W[i, v_i, j] h_j:
+η_v(h) = b + W·h ([n_v, q] logits), η_h(v) = c + Σ_i W[i, v_i, :], κ = 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
-from rbm_jax._src.units import UNITS
-from rbm_jax.types import RBMParams
+from rbm_jax._src.units import GaussianNatural, units_of
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
     "Family",
@@ -41,8 +52,14 @@ __all__ = [
     "sample_h_given_v",
     "sample_v_given_h",
     "visible_self_energy",
+    "visible_constant",
+    "state_dtype",
+    "Reference",
+    "reference_of",
+    "sample_reference_v",
     "path_free_energy",
     "reference_log_partition",
+    "zero_sum_gauge",
 ]
 
 
@@ -55,6 +72,7 @@ class Family:
     visible_self_energy: Callable  # (params, v) -> [...] the visible terms of E without h
     energy: Callable  # (params, v, h) -> [...] the joint energy
     statistics: Callable  # (params, v [n, n_v], mean_h [n, n_h]) -> params-shaped mean of −∂E/∂θ
+    visible_constant: Callable = lambda params: 0.0  # κ: the part of E_v that depends on neither layer
 
 
 _FAMILIES: dict[type, Family] = {}
@@ -73,11 +91,17 @@ def family(params) -> Family:
 
 
 def visible_units(params):
-    return UNITS[type(params).visible_units]
+    """The visible layer's unit type (bound to q for categorical units)."""
+    return units_of(type(params).visible_units, getattr(params, "n_states", None))
 
 
 def hidden_units(params):
-    return UNITS[type(params).hidden_units]
+    return units_of(type(params).hidden_units)
+
+
+def state_dtype(params):
+    """The dtype of a visible configuration: the params' dtype, or int32 for categorical units."""
+    return visible_units(params).state_dtype(params.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -102,6 +126,94 @@ register_family(RBMParams, Family(
     visible_self_energy=lambda p, v: -(v @ p.b),
     energy=_binary_energy,
     statistics=_binary_statistics,
+))
+
+
+# --------------------------------------------------------------------------
+# The Gaussian family (Gaussian visible units, binary hidden units).
+
+
+def _precision(params: GaussianRBMParams):
+    return jnp.exp(-2 * params.log_sigma)  # 1/σ²
+
+
+def _gaussian_visible_natural(p: GaussianRBMParams, h):
+    prec = _precision(p)
+    mean = p.b + h @ p.W.T
+    return GaussianNatural(mean * prec, jnp.broadcast_to(prec, mean.shape))
+
+
+def _gaussian_self_energy(p: GaussianRBMParams, v):
+    return 0.5 * jnp.sum((v - p.b) ** 2 * _precision(p), axis=-1)
+
+
+def _gaussian_energy(p: GaussianRBMParams, v, h):
+    return _gaussian_self_energy(p, v) - h @ p.c - jnp.sum(((v * _precision(p)) @ p.W) * h, axis=-1)
+
+
+def _gaussian_statistics(p: GaussianRBMParams, v, mean_h):
+    # −∂E/∂θ with h replaced by E[h | v]: W: (v/σ²) hᵀ; b: (v − b)/σ²; c: h;
+    # log σ: ((v − b)² − 2 v (Wh)) / σ².
+    n = v.shape[0]
+    prec = _precision(p)
+    vs = v * prec
+    return GaussianRBMParams(
+        vs.T @ mean_h / n,
+        jnp.mean((v - p.b) * prec, axis=0),
+        jnp.mean(mean_h, axis=0),
+        jnp.mean(((v - p.b) ** 2 - 2 * v * (mean_h @ p.W.T)) * prec, axis=0),
+    )
+
+
+register_family(GaussianRBMParams, Family(
+    visible_natural=_gaussian_visible_natural,
+    hidden_natural=lambda p, v: p.c + (v * _precision(p)) @ p.W,
+    visible_self_energy=_gaussian_self_energy,
+    energy=_gaussian_energy,
+    statistics=_gaussian_statistics,
+    visible_constant=lambda p: 0.5 * jnp.sum(p.b ** 2 * _precision(p)),
+))
+
+
+# --------------------------------------------------------------------------
+# The categorical (Potts) family: q-state visible units, binary hidden units.
+
+
+def _one_hot_flat(p: CategoricalRBMParams, v):
+    """[..., n_v] int states -> [..., n_v·q] one-hot rows in the params' dtype."""
+    x = visible_units(p).one_hot(v, p.dtype)
+    return x.reshape(*x.shape[:-2], -1)
+
+
+def _categorical_hidden_natural(p: CategoricalRBMParams, v):
+    return p.c + _one_hot_flat(p, v) @ p.W.reshape(-1, p.W.shape[-1])
+
+
+def _categorical_energy(p: CategoricalRBMParams, v, h):
+    return (-visible_units(p).dot(v, p.b) - h @ p.c
+            - jnp.sum((_one_hot_flat(p, v) @ p.W.reshape(-1, p.W.shape[-1])) * h, axis=-1))
+
+
+def _categorical_statistics(p: CategoricalRBMParams, v, mean_h):
+    n = v.shape[0]
+    x = _one_hot_flat(p, v)  # [n, n_v·q]
+    return CategoricalRBMParams((x.T @ mean_h / n).reshape(p.W.shape),
+                                jnp.mean(x, axis=0).reshape(p.b.shape), jnp.mean(mean_h, axis=0))
+
+
+def zero_sum_gauge(p: CategoricalRBMParams) -> CategoricalRBMParams:
+    """The same P(v, h) with Σ_a b[i, a] = 0 and Σ_a W[i, a, j] = 0 (c absorbs W's state means)."""
+    w_mean = jnp.mean(p.W, axis=1)  # [n_v, n_h]
+    return CategoricalRBMParams(p.W - w_mean[:, None, :], p.b - jnp.mean(p.b, axis=-1, keepdims=True),
+                                p.c + jnp.sum(w_mean, axis=0))
+
+
+register_family(CategoricalRBMParams, Family(
+    visible_natural=lambda p, h: p.b + jnp.einsum("...j,iaj->...ia", h, p.W),
+    hidden_natural=_categorical_hidden_natural,
+    visible_self_energy=lambda p, v: -visible_units(p).dot(v, p.b),
+    energy=_categorical_energy,
+    statistics=_categorical_statistics,
 ))
 
 
@@ -137,9 +249,15 @@ def free_energy(params, v):
     return visible_self_energy(params, v) - hidden_units(params).log_normaliser(hidden_natural(params, v))
 
 
+def visible_constant(params):
+    """κ, the part of the energy that depends on neither layer (Gaussian units: Σ b²/(2σ²))."""
+    return family(params).visible_constant(params)
+
+
 def hidden_free_energy(params, h):
-    """F_h(h) = −log Σ_v exp(−E(v, h)) = −cᵀh − A_v(η_v(h))."""
-    return -(h @ params.c) - visible_units(params).log_normaliser(visible_natural(params, h))
+    """F_h(h) = −log Σ_v exp(−E(v, h)) = −cᵀh − A_v(η_v(h)) + κ (an integral for Gaussian units)."""
+    return (-(h @ params.c) - visible_units(params).log_normaliser(visible_natural(params, h))
+            + visible_constant(params))
 
 
 def prob_h_given_v(params, v):
@@ -182,6 +300,35 @@ def path_free_energy(params, reference, beta, v):
     eta_h = units_h.mix(hidden_natural(params, v), reference.h, beta)
     return (beta * visible_self_energy(params, v) - (1 - beta) * units_v.dot(v, reference.v)
             - units_h.log_normaliser(eta_h))
+
+
+class Reference(NamedTuple):
+    """Natural parameters of a reference model of independent units (no couplings)."""
+
+    v: Any  # η of the visible units: [n_visible] (binary), GaussianNatural, or [n_visible, q]
+    h: jax.Array  # η of the hidden units [n_hidden]
+
+
+def reference_of(params, data=None, smoothing=1.0) -> Reference:
+    """The reference of independent units at the data's statistics (the base-rate model), or
+    without data the visible units' own conditional at h = 0 (binary: σ(b); Gaussian: N(b, σ²);
+    categorical: softmax(b)) with uniform hidden units.
+
+    Args:
+      data: [n_rows, n_visible] configurations (checked by the caller), or None.
+      smoothing: pseudo-count of discrete units' frequencies (a variance floor's scale for Gaussian units).
+    """
+    if data is None:
+        eta_v = visible_natural(params, jnp.zeros((params.n_hidden,), params.dtype))
+    else:
+        eta_v = visible_units(params).base_rate(data, smoothing, params.dtype)
+    return Reference(eta_v, jnp.zeros((params.n_hidden,), params.dtype))
+
+
+def sample_reference_v(key, params, reference: Reference, n: int):
+    """n iid draws of the reference's visible units: [n, n_visible]."""
+    eta = jax.tree_util.tree_map(lambda e: jnp.broadcast_to(e, (n, *e.shape)), reference.v)
+    return visible_units(params).sample(key, eta)
 
 
 def reference_log_partition(params, reference):

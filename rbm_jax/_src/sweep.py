@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from rbm_jax._src import model
+from rbm_jax._src.model import Reference
 from rbm_jax.types import GibbsState, PTState
 
 __all__ = [
@@ -44,13 +45,6 @@ __all__ = [
     "sweep",
     "swap_pass",
 ]
-
-
-class Reference(NamedTuple):
-    """Natural parameters of a reference model of independent units (no couplings)."""
-
-    v: jax.Array  # η of the visible units [n_visible, ...]
-    h: jax.Array  # η of the hidden units [n_hidden]
 
 
 class SweepSettings(NamedTuple):

@@ -19,7 +19,17 @@ is a small stateless class of static methods over η:
   * ``mix(eta, eta_ref, beta)``  the conditional on the path
                              −β E − (1 − β) E_ref: β η + (1 − β) η_ref
   * ``states(n, dtype)``     all configurations of n units, in ``itertools.product``
-                             order (finite state spaces only)
+                             order (finite state spaces only: ``n_states`` per
+                             unit; ``None`` for continuous units, which are never
+                             enumerated)
+  * ``expand(x)``            T(x)'s mean-shaped part: x itself, or one-hot rows
+                             for categorical units ([..., n, q]), so that
+                             ``mean(eta)`` and ``expand(x)`` compare entry by entry
+  * ``dot_table(xs, eta)``   ⟨η_r, T(x_s)⟩ for every pair: [R, S] (enumeration)
+  * ``squared_error(x, mean)`` Σ over the layer's units of |expand(x) − mean|²
+  * ``base_rate(data, smoothing)``  η of independent units at the data's statistics
+  * ``state_dtype(dtype)``   the dtype of a configuration: the params' float dtype,
+                             or int32 for categorical units
   * ``invalid_value(x)``     the unit type's value rule: True where an entry of a
                              layer's input is not a legal value (``values`` says
                              what is legal, for error messages)
@@ -28,17 +38,23 @@ is a small stateless class of static methods over η:
 
 Tempering and path-mixing are linear in η for every exponential family, which
 is why samplers, estimators, AIS and tempering never need to know the unit type.
+β is a scalar or shaped like the batch with one trailing axis ([..., 1], as a
+ladder of PT rungs); each unit type broadcasts it over its own event axes.
 
 A params type names its layers' unit types by the keys of ``UNITS``
-(``RBMParams.visible_units == "bernoulli"``).
+(``RBMParams.visible_units == "bernoulli"``). A unit type with a setting of
+its own (categorical units: q states) is bound to it by ``units_of(name, n_states)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Bernoulli", "UNITS", "bernoulli", "bits"]
+__all__ = ["Bernoulli", "Gaussian", "GaussianNatural", "Categorical", "UNITS", "units_of", "bernoulli", "bits", "digits"]
 
 
 def bernoulli(key, p: jax.Array) -> jax.Array:
@@ -57,10 +73,20 @@ def bits(index: jax.Array, n: int, dtype) -> jax.Array:
     return ((index[..., None] >> shifts) & 1).astype(dtype)
 
 
+def digits(index: jax.Array, n: int, base: int, dtype=jnp.int32) -> jax.Array:
+    """[...] integer indices -> [..., n] base-``base`` digits, unit 0 the most significant."""
+    powers = jnp.asarray([base ** (n - 1 - i) for i in range(n)], index.dtype)
+    return ((index[..., None] // powers) % base).astype(dtype)
+
+
 class Bernoulli:
     """Binary units x ∈ {0, 1}; η is the logit: P(x = 1 | η) = σ(η), A(η) = Σ softplus(η)."""
 
     name = "bernoulli"
+    #: States per unit (enumerable layers); ``None`` for continuous units.
+    n_states = 2
+    #: Whether log P(x_i | x_−i) sums over states (a pseudo-likelihood exists).
+    discrete = True
     #: What ``invalid_value`` accepts: grey values are legitimate mean-field
     #: inputs and training data, so the rule is the closed interval, not {0, 1}.
     values = "values in [0, 1]"
@@ -126,6 +152,226 @@ class Bernoulli:
         """Configurations number ``index`` (in ``states`` order) of n units: [..., n]."""
         return bits(index, n, dtype)
 
+    @staticmethod
+    def state_dtype(dtype):
+        return dtype
 
-#: Unit types by the name a params type gives them.
-UNITS = {Bernoulli.name: Bernoulli}
+    @staticmethod
+    def expand(x: jax.Array) -> jax.Array:
+        return x
+
+    @staticmethod
+    def dot_table(xs: jax.Array, eta: jax.Array) -> jax.Array:
+        return eta @ xs.T
+
+    @staticmethod
+    def squared_error(x: jax.Array, mean: jax.Array) -> jax.Array:
+        return jnp.sum((x - mean) ** 2, axis=-1)
+
+    @staticmethod
+    def base_rate(data: jax.Array, smoothing, dtype) -> jax.Array:
+        """Log-odds of the smoothed unit means: p = (Σ x + s) / (N + 2 s)."""
+        acc = jnp.float64 if dtype == jnp.float64 else None
+        p = (jnp.sum(data, axis=0, dtype=acc) + smoothing) / (data.shape[0] + 2 * smoothing)
+        return (jnp.log(p) - jnp.log1p(-p)).astype(dtype)
+
+
+# --------------------------------------------------------------------------
+# Gaussian units
+
+
+class GaussianNatural(NamedTuple):
+    """Natural parameters of independent Gaussian units: N(μ, 1/τ) has η = (τ μ, τ)."""
+
+    lin: jax.Array  # [..., n] precision-weighted mean τ μ
+    prec: jax.Array  # [..., n] precision τ = 1/σ² (> 0)
+
+
+def _scale(eta, beta):
+    return jax.tree_util.tree_map(lambda e: beta * e, eta)
+
+
+class Gaussian:
+    """Real-valued units x ∈ ℝ with T(x) = (x, −x²/2): η = (τμ, τ), A(η) = Σ (τμ)²/(2τ) − ½ log(τ/2π).
+
+    Tempering at β multiplies both parts by β: the mean stays, the variance
+    becomes σ²/β. Measured against Lebesgue measure (log μ(x) = 0), so log Z
+    of a Gaussian RBM is a log-density normaliser.
+    """
+
+    name = "gaussian"
+    n_states = None
+    discrete = False
+    values = "finite real values"
+    states_expected = "finite real values"
+
+    @staticmethod
+    def invalid_value(x):
+        return ~((x > -jnp.inf) & (x < jnp.inf))
+
+    invalid_state = invalid_value
+
+    @staticmethod
+    def mean(eta: GaussianNatural) -> jax.Array:
+        return eta.lin / eta.prec
+
+    @staticmethod
+    def sample(key, eta: GaussianNatural) -> jax.Array:
+        mean = eta.lin / eta.prec
+        return mean + jax.random.normal(key, mean.shape, mean.dtype) * jax.lax.rsqrt(eta.prec)
+
+    @staticmethod
+    def sample_given_mean(key, mean):
+        raise TypeError("a Gaussian unit's law is not fixed by its mean alone")
+
+    @staticmethod
+    def sample_and_mean(key, eta: GaussianNatural):
+        mean = eta.lin / eta.prec
+        return mean + jax.random.normal(key, mean.shape, mean.dtype) * jax.lax.rsqrt(eta.prec), mean
+
+    @staticmethod
+    def log_normaliser(eta: GaussianNatural) -> jax.Array:
+        return jnp.sum(0.5 * eta.lin ** 2 / eta.prec - 0.5 * jnp.log(eta.prec / (2 * jnp.pi)), axis=-1)
+
+    @staticmethod
+    def dot(x: jax.Array, eta: GaussianNatural) -> jax.Array:
+        return jnp.sum(eta.lin * x - 0.5 * eta.prec * x ** 2, axis=-1)
+
+    @staticmethod
+    def log_prob(x: jax.Array, eta: GaussianNatural) -> jax.Array:
+        mean = eta.lin / eta.prec
+        return jnp.sum(-0.5 * eta.prec * (x - mean) ** 2 + 0.5 * jnp.log(eta.prec / (2 * jnp.pi)), axis=-1)
+
+    @staticmethod
+    def temper(eta: GaussianNatural, beta) -> GaussianNatural:
+        return _scale(eta, beta)
+
+    @staticmethod
+    def mix(eta: GaussianNatural, eta_ref: GaussianNatural, beta) -> GaussianNatural:
+        return jax.tree_util.tree_map(lambda e, r: beta * e + (1 - beta) * r, eta, eta_ref)
+
+    @staticmethod
+    def states(n: int, dtype):
+        raise TypeError("Gaussian units are continuous: their configurations cannot be enumerated "
+                        "(exact references enumerate the hidden layer instead)")
+
+    index_states = states
+
+    # Real-valued like Bernoulli's: the state is its own statistic, in the params' dtype.
+    state_dtype = staticmethod(Bernoulli.state_dtype)
+    expand = staticmethod(Bernoulli.expand)
+    squared_error = staticmethod(Bernoulli.squared_error)
+
+    @staticmethod
+    def base_rate(data: jax.Array, smoothing, dtype) -> GaussianNatural:
+        """N(mean, var) of each unit over the rows; the variance gets ``smoothing`` × 1e-6 × the
+        mean variance as a floor, so a constant unit keeps a finite precision."""
+        acc = jnp.float64 if dtype == jnp.float64 else jnp.float32
+        x = data.astype(acc)
+        mu = jnp.mean(x, axis=0)
+        var = jnp.mean((x - mu) ** 2, axis=0)
+        var = var + smoothing * 1e-6 * (jnp.mean(var) + 1e-30)
+        return GaussianNatural((mu / var).astype(dtype), (1 / var).astype(dtype))
+
+
+# --------------------------------------------------------------------------
+# Categorical (Potts) units
+
+
+@dataclasses.dataclass(frozen=True)
+class Categorical:
+    """Units with q states x ∈ {0, …, q−1}, T(x) = one-hot; η is [..., n, q] logits.
+
+    P(x_i = a | η) = softmax(η_i)_a, A(η) = Σ_i logsumexp_a η_ia. Integer-coded:
+    samples and configurations are int32. Bound to q by ``units_of``.
+    """
+
+    n_states: int
+
+    name = "categorical"
+    discrete = True
+
+    @property
+    def values(self) -> str:
+        return f"integer states in {{0, ..., {self.n_states - 1}}} (q = {self.n_states})"
+
+    states_expected = values
+
+    def invalid_value(self, x):
+        # Integer-valued floats are accepted; NaN fails every comparison, so it is caught.
+        # Comparisons and % only, so that one rule serves jax and numpy arrays.
+        return ~((x >= 0) & (x < self.n_states) & (x % 1 == 0))
+
+    invalid_state = invalid_value
+
+    def one_hot(self, x, dtype=jnp.float32):
+        return jax.nn.one_hot(x, self.n_states, dtype=dtype)
+
+    def mean(self, eta):
+        return jax.nn.softmax(eta, axis=-1)
+
+    def sample(self, key, eta):
+        return jax.random.categorical(key, eta, axis=-1).astype(jnp.int32)
+
+    def sample_given_mean(self, key, mean):
+        return jax.random.categorical(key, jnp.log(mean), axis=-1).astype(jnp.int32)
+
+    def sample_and_mean(self, key, eta):
+        return self.sample(key, eta), self.mean(eta)
+
+    def log_normaliser(self, eta):
+        return jnp.sum(jax.nn.logsumexp(eta, axis=-1), axis=-1)
+
+    def dot(self, x, eta):
+        return jnp.sum(self.one_hot(x, eta.dtype) * eta, axis=(-2, -1))
+
+    def log_prob(self, x, eta):
+        return jnp.sum(self.one_hot(x, eta.dtype) * jax.nn.log_softmax(eta, axis=-1), axis=(-2, -1))
+
+    @staticmethod
+    def _beta(beta):
+        beta = jnp.asarray(beta)
+        return beta[..., None] if beta.ndim else beta
+
+    def temper(self, eta, beta):
+        return self._beta(beta) * eta
+
+    def mix(self, eta, eta_ref, beta):
+        beta = self._beta(beta)
+        return beta * eta + (1 - beta) * eta_ref
+
+    def states(self, n: int, dtype=jnp.int32):
+        return digits(jnp.arange(self.n_states ** n, dtype=jnp.int32), n, self.n_states)
+
+    def index_states(self, index, n: int, dtype=jnp.int32):
+        return digits(index, n, self.n_states)
+
+    @staticmethod
+    def state_dtype(dtype):
+        return jnp.int32
+
+    def expand(self, x, dtype=jnp.float32):
+        return self.one_hot(x, dtype)
+
+    def dot_table(self, xs, eta):
+        flat = self.one_hot(xs, eta.dtype).reshape(xs.shape[0], -1)
+        return eta.reshape(eta.shape[0], -1) @ flat.T
+
+    def squared_error(self, x, mean):
+        return jnp.sum((self.one_hot(x, mean.dtype) - mean) ** 2, axis=(-2, -1))
+
+    def base_rate(self, data, smoothing, dtype):
+        """Log of the smoothed state frequencies per site, centred over states (zero-sum gauge)."""
+        counts = jnp.sum(self.one_hot(data, jnp.float64 if dtype == jnp.float64 else jnp.float32), axis=0)
+        logp = jnp.log(counts + smoothing)
+        return (logp - jnp.mean(logp, axis=-1, keepdims=True)).astype(dtype)
+
+
+#: Unit types by the name a params type gives them (categorical units are bound to q by ``units_of``).
+UNITS = {Bernoulli.name: Bernoulli, Gaussian.name: Gaussian, Categorical.name: Categorical}
+
+
+def units_of(name: str, n_states: int | None = None):
+    """The unit type ``name``, bound to its number of states where it has a setting (categorical)."""
+    u = UNITS[name]
+    return u(n_states) if u is Categorical else u
