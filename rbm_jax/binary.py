@@ -95,6 +95,7 @@ class _Init:
         x = jnp.asarray(x)
         if x.ndim != 1:
             raise ValueError(f"x must be one configuration [n], got shape {x.shape}")
+        _checks.unit_values(x, "x", binary=True)  # when concrete: states are 0 or 1
         e = self.energy_fn(params, x)
         return BinaryState(x.astype(e.dtype), e)
 
@@ -104,6 +105,7 @@ class _MetropolisStep:
     energy_fn: Callable
 
     def __call__(self, key, params, state: BinaryState) -> BinaryState:
+        _checks.unit_values(state.x, "state.x", binary=True)  # when concrete (eager calls)
         key_site, key_accept = jax.random.split(key)
         n = state.x.shape[-1]
         i = jax.random.randint(key_site, (), 0, n)
@@ -121,6 +123,7 @@ class _GibbsSweep:
     energy_fn: Callable
 
     def __call__(self, key, params, state: BinaryState) -> BinaryState:
+        _checks.unit_values(state.x, "state.x", binary=True)  # when concrete (eager calls)
         n = state.x.shape[-1]
 
         def site(i, x):

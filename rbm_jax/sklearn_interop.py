@@ -34,6 +34,9 @@ def to_sklearn(params: RBMParams, **kwargs):
     ``batch_size``, ``random_state``, ...); ``n_components`` is set from ``params``.
     """
     params = _checks.rbm_params(params)
+    if not isinstance(params, RBMParams):
+        raise TypeError(f"params must be binary RBMParams: scikit-learn's BernoulliRBM has binary visible units, "
+                        f"got {type(params).__name__}")
     BernoulliRBM = _sklearn_rbm()
     model = BernoulliRBM(n_components=params.n_hidden, **kwargs)
     model.components_ = np.array(params.W, np.float64).T.copy()

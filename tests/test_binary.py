@@ -143,3 +143,16 @@ def test_bad_input_is_named(x64):
     with pytest.raises(ValueError, match=r"states must carry a leading chain axis"):
         driver.run_chains(jax.random.key(0), binary.gibbs_kernel(binary.ising_energy).step, ising(0),
                           binary.BinaryState(jnp.zeros(5), jnp.zeros(())), 3)
+
+
+@pytest.mark.parametrize("make", [binary.gibbs_kernel, binary.metropolis_kernel])
+def test_generic_kernels_refuse_non_binary_states_by_name(make):
+    """The generic kernels check their states' values at their entry points (when concrete)."""
+    params = random_params(5, 3, 2)
+    kernel = make(binary.rbm_free_energy)
+    with pytest.raises(ValueError, match=r"x must hold binary values 0 or 1; 1 entries do not, first 0\.5"):
+        kernel.init(params, jnp.array([0.0, 0.5, 1.0]))
+    state = kernel.init(params, jnp.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"state\.x contains 1 NaN/inf value"):
+        kernel.step(jax.random.key(0), params, state._replace(x=state.x.at[0].set(jnp.nan)))
+    assert set(np.unique(kernel.step(jax.random.key(0), params, state).x)) <= {0.0, 1.0}
