@@ -71,7 +71,7 @@ class CategoricalRBMParams(NamedTuple):
     E(v, h) = −Σ_i b[i, v_i] − cᵀh − Σ_ij W[i, v_i, j] h_j, v integer-coded in {0, …, q−1}.
 
     Gauge: adding g_i to b[i, ·] changes nothing but log Z; adding g_ij to
-    W[i, ·, j] and Σ_i g_ij to c_j leaves E unchanged up to a constant. So P(v)
+    W[i, ·, j] and subtracting Σ_i g_ij from c_j leaves E unchanged up to a constant. So P(v)
     is the same for every gauge; ``rbm.zero_sum_gauge`` picks the one with
     Σ_a b[i, a] = 0 and Σ_a W[i, a, j] = 0, in which to compare parameters.
     """

@@ -111,9 +111,11 @@ def map_configs(fn, units, n: int, width: int, dtype) -> jax.Array:
     return lax.map(one_chunk, starts).reshape(total)
 
 
-def chunked_logsumexp(fn, units, n: int, width: int, dtype) -> jax.Array:
-    """log Σ_x exp(fn(x)) over all configurations of ``units``, with a running max."""
+def chunked_logsumexp(fn, units, n: int, width: int, dtype, acc_dtype=None) -> jax.Array:
+    """log Σ_x exp(fn(x)) over all configurations of ``units`` (in ``dtype``, int32 for
+    categorical states), with a running max and sum in ``acc_dtype`` (default ``dtype``)."""
     _, rows, starts = _chunks(units, n, width)
+    acc_dtype = dtype if acc_dtype is None else acc_dtype
 
     def body(carry, start):
         m, s = carry
@@ -122,7 +124,7 @@ def chunked_logsumexp(fn, units, n: int, width: int, dtype) -> jax.Array:
         s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new))
         return (m_new, s), None
 
-    init = (jnp.array(-jnp.inf, dtype), jnp.array(0, dtype))
+    init = (jnp.array(-jnp.inf, acc_dtype), jnp.array(0, acc_dtype))
     (m, s), _ = lax.scan(body, init, starts)
     return m + jnp.log(s)
 
@@ -161,7 +163,7 @@ def log_partition(params) -> jax.Array:
         return chunked_logsumexp(lambda h: -model.hidden_free_energy(params, h),
                                  model.hidden_units(params), n_hidden, visible_width(params), dtype)
     return chunked_logsumexp(lambda v: -model.free_energy(params, v),
-                             model.visible_units(params), n_visible, n_hidden, model.state_dtype(params))
+                             model.visible_units(params), n_visible, n_hidden, model.state_dtype(params), dtype)
 
 
 @jax.jit
