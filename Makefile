@@ -28,6 +28,8 @@ reproduce: $(STAMP)
 	$(BIN)/python experiments/train_rbm.py --config digits
 	$(BIN)/python experiments/digits_vs_sklearn.py
 	$(BIN)/python experiments/gradient_bias.py
+	$(BIN)/python experiments/gaussian_digits.py
+	$(BIN)/python experiments/categorical_sequences.py
 
 # Tests run on every core (pytest-xdist): on two cores this halves the (compile-bound) wall time.
 test: $(STAMP)

@@ -211,7 +211,8 @@ def log_marginal_v(params: RBMParams, v) -> jax.Array:
 
     Args:
       params: ``RBMParams``.
-      v: [..., n_visible] configurations with values in [0, 1] (checked when concrete).
+      v: [..., n_visible] configurations of the family's values (binary: in [0, 1]; Gaussian: finite;
+        categorical: integer states in {0, …, q−1}), checked when concrete.
 
     Returns:
       [...] log-probabilities.
@@ -227,7 +228,7 @@ def log_likelihood(params: RBMParams, data) -> jax.Array:
 
     Args:
       params: ``RBMParams``; its smaller layer is enumerated.
-      data: [n_rows, n_visible] with values in [0, 1] (checked when concrete).
+      data: [n_rows, n_visible] of the family's values (as for ``log_marginal_v``), checked when concrete.
 
     Returns:
       Scalar mean log-likelihood in nats.
@@ -309,7 +310,8 @@ def sample_exact(key, params: RBMParams, n: int) -> jax.Array:
       n: number of samples.
 
     Returns:
-      [n, n_visible] samples, 0./1. in the params' dtype.
+      [n, n_visible] samples: 0./1. (binary) or reals (Gaussian) in the params' dtype, int32 states
+      (categorical).
     """
     key = _checks.key(key)
     params = _checked(params)

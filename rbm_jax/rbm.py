@@ -104,7 +104,8 @@ def init_params(
       * ``'gaussian'`` (``GaussianRBMParams``): ``b`` the data's mean and
         ``log_sigma`` the log of its standard deviation, floored at ``clip``
         (a constant column would give σ = 0). Standardise real-valued data
-        first (``data.standardize``): the defaults assume unit scale.
+        first (subtract the training mean, divide by its std, as
+        ``data.continuous_digits`` does): the defaults assume unit scale.
       * ``'categorical'`` (``CategoricalRBMParams``, ``n_states`` = q required):
         ``b[i, a] = log p_ia`` with p the state frequencies clipped to
         ``[clip, 1]``; b and W are put in the zero-sum gauge (see
