@@ -10,6 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
+pytestmark = pytest.mark.xdist_group("test_gaussian_digits_experiment")
+
+
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 
