@@ -585,6 +585,7 @@ def test_fit_monitors_the_exact_likelihood_of_a_visible_enumerated_model(x64):
     np.testing.assert_allclose(history["log_likelihood"][-1], np_log_likelihood(fitted, X), rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_fit_many_model_i_equals_fit_alone(x64, teacher_data):
     X = teacher_data
     p0 = student(X)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
+# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
 pytestmark = pytest.mark.xdist_group("test_categorical_sequences_experiment")
 
 
@@ -23,13 +23,15 @@ import categorical_sequences as cs  # noqa: E402
 from rbm_jax import exact  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("categorical_sequences") / "run"
     code = cs.main(["--quick", "--out", str(out), "--seed", "0"])
     return code, out, json.loads((out / "summary.json").read_text())
 
 
+# The --quick run is compile-bound (~30 s alone, ~55 s beside another worker): behind -m slow (make test-slow).
+@pytest.mark.slow
 def test_quick_run_writes_its_outputs(quick_run):
     code, out, summary = quick_run
     assert code == 0 and summary["all_passed"] is True and all(summary["checks"].values())
@@ -48,6 +50,7 @@ def test_quick_run_writes_its_outputs(quick_run):
                        - (summary["true_model"]["test_log_likelihood"]["value"] - p["test_log_likelihood"]["value"])) < 1e-9
 
 
+@pytest.mark.slow
 def test_the_true_model_is_non_trivial_and_the_references_agree(quick_run):
     _, _, summary = quick_run
     true, ind = summary["true_model"], summary["independent_sites"]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
+# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
 pytestmark = pytest.mark.xdist_group("test_gaussian_digits_experiment")
 
 
@@ -73,7 +73,7 @@ def test_continuous_digits_refuses_bad_arguments(kwargs, error, match):
 # The experiment
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gaussian_digits") / "run"
     code = gaussian_digits.main(["--quick", "--out", str(out), "--seed", "0"])
@@ -92,6 +92,8 @@ def labelled_numbers(tree, path=""):
             yield from labelled_numbers(v, f"{path}[{i}]")
 
 
+# The --quick run is compile-bound (~30 s alone, ~55 s beside another worker): behind -m slow (make test-slow).
+@pytest.mark.slow
 def test_quick_run_writes_its_outputs(quick_run):
     code, out, summary = quick_run
     assert code == 0 and summary["all_passed"] is True and all(summary["checks"].values())
@@ -106,6 +108,7 @@ def test_quick_run_writes_its_outputs(quick_run):
     assert abs(d["to_pixel_scale"]["value"] + np.sum(np.log(std))) < 1e-9
 
 
+@pytest.mark.slow
 def test_every_number_says_what_it_was_computed_on(quick_run):
     _, _, summary = quick_run
     found = list(labelled_numbers(summary))
@@ -119,6 +122,7 @@ def test_every_number_says_what_it_was_computed_on(quick_run):
         assert "validation, 288 images carved from train" in c["final_validation_log_likelihood"]["on"]
 
 
+@pytest.mark.slow
 def test_numbers_are_sane(quick_run):
     _, _, summary = quick_run
     rbm, base = summary["rbm"], summary["baselines"]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
+# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
 pytestmark = pytest.mark.xdist_group("test_gradient_bias_experiment")
 
 
@@ -23,7 +23,7 @@ METRICS = ("bias", "bias_lo", "bias_hi", "bias_sq", "bias_sq_se", "bias_z", "noi
            "relative_bias", "cos", "cos_se", "rel_err", "zero_fraction", "replicates", "cost")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gradient_bias") / "run"
     code = gradient_bias.main(["--quick", "--out", str(out), "--seed", "0"])
