@@ -32,13 +32,11 @@ reproduce: $(STAMP)
 	$(BIN)/python experiments/categorical_sequences.py
 
 # Tests run on every core (pytest-xdist): on two cores this halves the (compile-bound) wall time.
-# --dist loadgroup keeps a module marked xdist_group on one worker, so its module-scoped
-# experiment run is made once instead of once per worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadgroup -m slow
+	$(BIN)/python -m pytest -n auto -m slow
 
 bench: $(STAMP)
 	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }

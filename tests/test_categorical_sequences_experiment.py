@@ -12,10 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
-pytestmark = pytest.mark.xdist_group("test_categorical_sequences_experiment")
-
-
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 
@@ -23,7 +19,7 @@ import categorical_sequences as cs  # noqa: E402
 from rbm_jax import exact  # noqa: E402
 
 
-@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
+@pytest.fixture(scope="session")  # once per worker, however the modules are distributed
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("categorical_sequences") / "run"
     code = cs.main(["--quick", "--out", str(out), "--seed", "0"])

@@ -23,10 +23,6 @@ with warnings.catch_warnings():
 
 logging.getLogger("arviz").setLevel(logging.ERROR)
 
-# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
-pytestmark = pytest.mark.xdist_group("test_diagnostics")
-
-
 ARVIZ_RTOL = 1e-6
 ESS_METHODS = ("bulk", "mean", "tail")
 RHAT_METHODS = ("rank", "split", "z_scale", "folded")

@@ -10,10 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
-pytestmark = pytest.mark.xdist_group("test_gaussian_digits_experiment")
-
-
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 
@@ -73,7 +69,7 @@ def test_continuous_digits_refuses_bad_arguments(kwargs, error, match):
 # The experiment
 
 
-@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
+@pytest.fixture(scope="session")  # once per worker, however the modules are distributed
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gaussian_digits") / "run"
     code = gaussian_digits.main(["--quick", "--out", str(out), "--seed", "0"])

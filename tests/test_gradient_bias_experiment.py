@@ -10,10 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-# One worker runs this module (make test: --dist loadgroup), so its session-scoped run is made once.
-pytestmark = pytest.mark.xdist_group("test_gradient_bias_experiment")
-
-
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 
@@ -23,7 +19,7 @@ METRICS = ("bias", "bias_lo", "bias_hi", "bias_sq", "bias_sq_se", "bias_z", "noi
            "relative_bias", "cos", "cos_se", "rel_err", "zero_fraction", "replicates", "cost")
 
 
-@pytest.fixture(scope="session")  # once per worker; the group keeps the module on one
+@pytest.fixture(scope="session")  # once per worker, however the modules are distributed
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gradient_bias") / "run"
     code = gradient_bias.main(["--quick", "--out", str(out), "--seed", "0"])

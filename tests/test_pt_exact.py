@@ -38,10 +38,6 @@ from conftest import random_params
 from rbm_jax import exact, gibbs
 from rbm_jax.rbm import RBMParams
 
-# One worker runs this module (make test: --dist loadgroup), so its module-scoped run is made once.
-pytestmark = pytest.mark.xdist_group("test_pt_exact")
-
-
 # (seed, n_visible, n_hidden, weight scale): strong enough weights that the rungs'
 # laws differ considerably, small enough (2**9 joint states) to enumerate (v, h).
 MODEL = (204, 5, 4, 3.0)
