@@ -42,6 +42,17 @@ def parser(doc: str, config_cls) -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(doc: str, config_cls, argv=None) -> argparse.Namespace:
+    """``parser``'s arguments, with ``--seed`` (>= 0) and ``--out`` (not a file) checked before
+    anything is written."""
+    args = parser(doc, config_cls).parse_args(argv)
+    if args.seed < 0:
+        raise SystemExit(f"error: --seed must be a non-negative integer, got {args.seed}")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise SystemExit(f"error: --out {args.out} is a file, not a folder")
+    return args
+
+
 def output_dir(out: pathlib.Path | None, name: str, *, overwrite: bool) -> pathlib.Path:
     """Creates the run folder; refuses a non-empty existing one unless ``overwrite``."""
     if out is None:

@@ -556,13 +556,7 @@ def run(cfg: Config, out: pathlib.Path) -> dict:
 
 
 def parse(argv):
-    p = common.parser(__doc__ + settings_text(), Config)
-    args = p.parse_args(argv)
-    if args.seed < 0:
-        raise SystemExit(f"error: --seed must be a non-negative integer, got {args.seed}")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise SystemExit(f"error: --out {args.out} is a file, not a folder")
-    return args
+    return common.parse_args(__doc__ + settings_text(), Config, argv)
 
 
 def main(argv=None) -> int:
