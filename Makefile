@@ -38,9 +38,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n auto -m slow
 
+# Side-by-side timings in one process (sampling, families, training, memory), written to
+# benchmarks/results/bench.{json,md}; then the accelerator script's quick mode, here on the CPU.
 bench: $(STAMP)
-	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
-	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/gpu.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .jax_cache

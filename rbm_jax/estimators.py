@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rbm_jax import _checks
-from rbm_jax._src import driver, model
+from rbm_jax._src import driver, model, rng
 from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
 
 __all__ = ["Negatives", "Estimator", "CD", "PCD", "PT", "cd", "pcd", "pt", "ESTIMATORS", "as_estimator",
@@ -100,7 +100,7 @@ class CD(Estimator):
     name = "cd"
 
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
-        key_init, key_run = jax.random.split(key)
+        key_init, key_run = rng.split(key)
         start = _SWEEP.init_from_mean(key_init, params, batch, mean_h_data)
         state, _, info = driver.run(key_run, _SWEEP, params, SweepSettings(), start, self.k)
         return Negatives(state.v, info.mean_h, chains, {})
@@ -129,7 +129,7 @@ class PCD(Estimator):
         return _SWEEP.init(key_h, params, SweepSettings(), random_rows(key_rows, data, self.n_chains))
 
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
-        _, key_run = jax.random.split(key)  # the same key_run as CD's, so draws match across releases
+        _, key_run = rng.split(key)  # the same key_run as CD's, so draws match across releases
         state, _, info = driver.run(key_run, _SWEEP, params, SweepSettings(), chains, self.k)
         return Negatives(state.v, info.mean_h, state, {})
 
@@ -174,7 +174,7 @@ class PT(Estimator):
         return driver.init_many(key_h, _PT_KERNEL, params, self._settings(params), v)
 
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
-        _, key_run = jax.random.split(key)
+        _, key_run = rng.split(key)
         new, _, _ = driver.run_many(key_run, _PT_KERNEL, params, self._settings(params), chains, self.k,
                                     start="state")
         d_acc = (new.accepted - chains.accepted).sum(0)

@@ -46,6 +46,7 @@ import numpy as np
 
 from rbm_jax import _checks
 from rbm_jax._src import driver, model
+from rbm_jax._src.driver import Reducer, running_mean
 from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
 from rbm_jax.types import GibbsState, PTState, RBMParams
 
@@ -69,6 +70,8 @@ __all__ = [
     "keep_energy",
     "pt_keep_target_v",
     "pt_keep_target_free_energy",
+    "Reducer",
+    "running_mean",
 ]
 
 _PLAIN = build_sweep()
@@ -262,8 +265,9 @@ def _validated_run(key, params, n_steps, burn_in, thin, transform, beta, clamp):
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
     burn_in = _checks.nonnegative_int(burn_in, "burn_in")
     thin = _checks.positive_int(thin, "thin")
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be callable as transform(params, state) or None, got {transform!r}")
+    if transform is not None and not callable(transform) and not isinstance(transform, driver.Reducer):
+        raise TypeError("transform must be callable as transform(params, state), a reducer such as "
+                        f"gibbs.running_mean(gibbs.keep_v), or None; got {transform!r}")
     if beta is not None:
         beta = _validated_beta(beta)
         if beta.ndim != 0:
@@ -315,14 +319,18 @@ def sample_chains(
       transform: ``transform(params, state) -> pytree`` applied to each kept
         state of each chain (e.g. ``keep_v``, ``keep_free_energy``, or your own
         module-level function; a fresh lambda per call recompiles). ``None``
-        keeps nothing, so memory does not grow with ``n_steps``.
+        keeps nothing, so memory does not grow with ``n_steps``. A reducer
+        (``running_mean(keep_v)``, or your own ``Reducer``) keeps a running
+        statistic of the kept states instead of their trace: memory independent
+        of ``n_steps`` (measured: ``benchmarks/bench.py --only memory``).
       beta: optional inverse temperature > 0: sample P_β ∝ exp(−β E).
       clamp: optional [n_visible] bool mask; masked units stay at their ``v0``
         values (conditional sampling, inpainting).
 
     Returns:
       ``(final GibbsState [n_chains, ...], trace)`` with the trace time-major
-      ``[n_kept, n_chains, ...]``, or ``None`` without a ``transform``.
+      ``[n_kept, n_chains, ...]``, or ``None`` without a ``transform``, or the
+      reducer's result per chain ``[n_chains, ...]``.
     """
     key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)

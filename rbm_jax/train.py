@@ -69,7 +69,7 @@ import optax
 from jax import lax
 
 from rbm_jax import _checks, exact
-from rbm_jax._src import enumeration, fit_metrics, model
+from rbm_jax._src import enumeration, fit_metrics, model, rng
 from rbm_jax.estimators import CD, PCD, PT, ESTIMATORS, Estimator, as_estimator, cd, pcd, pt
 from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams, TrainState
 
@@ -498,7 +498,7 @@ def _epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig
             steps_per_epoch, cfg.batch_size, n_visible)
 
         def body(s, batch):
-            return _train_step(jax.random.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch)
+            return _train_step(rng.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch)
 
         state, step_metrics = lax.scan(body, state, batches)
         return state, {name: jnp.mean(x, axis=0) for name, x in step_metrics.items()}

@@ -23,12 +23,17 @@ settings change along the run (AIS's schedule) keeps its step index in its state
 
 from __future__ import annotations
 
+import functools
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys"]
+from rbm_jax._src import rng
+
+__all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys", "Reducer",
+           "running_mean"]
 
 STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform")
 
@@ -36,6 +41,47 @@ STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform")
 #: batching rule for RngBitGenerator): with them chain ``i`` of ``run_many`` is not the
 #: chain run alone (see the module docstring). The tests check this list against JAX.
 BATCH_DRAWN_IMPLS = ("rbg", "unsafe_rbg")
+
+
+class Reducer(NamedTuple):
+    """A running statistic of the kept states, carried through the scan instead of a trace.
+
+    Passed where a ``transform`` goes: the run then keeps ``init(params, state)``
+    and folds every kept state in with ``update(acc, params, state, n)`` (n: the
+    kept states so far, this one included), and returns ``finish(acc)`` where the
+    trace would be. Memory is the accumulator's, whatever the number of steps.
+    """
+
+    init: Callable
+    update: Callable
+    finish: Callable
+
+
+def _mean_update(transform, acc, params, state, n):
+    # Welford's update, mean_n = mean_{n-1} + (x_n - mean_{n-1}) / n: no growing sum to lose
+    # float32 digits over 1e5 steps.
+    x = transform(params, state)
+    return jax.tree_util.tree_map(lambda m, v: m + (v.astype(m.dtype) - m) / n.astype(m.dtype), acc, x)
+
+
+def _mean_init(transform, params, state):
+    shapes = jax.eval_shape(lambda: transform(params, state))
+    return jax.tree_util.tree_map(
+        lambda s: jnp.zeros(s.shape, s.dtype if jnp.issubdtype(s.dtype, jnp.inexact) else params.dtype), shapes)
+
+
+def running_mean(transform) -> Reducer:
+    """The mean of ``transform(params, state)`` over the kept states (per chain), in O(1) memory.
+
+    ``running_mean(keep_v)`` is each chain's mean visible configuration;
+    ``running_mean(keep_free_energy)`` its mean free energy.
+    """
+    return Reducer(functools.partial(_mean_init, transform), functools.partial(_mean_update, transform),
+                   _identity)
+
+
+def _identity(x):
+    return x
 
 
 def chain_keys(key, n_chains: int):
@@ -60,7 +106,7 @@ def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0,
 
     def advance(t, carry):
         s, _ = carry
-        return kernel(jax.random.fold_in(key, t), params, settings, s)
+        return kernel(rng.fold_in(key, t), params, settings, s)
 
     info = _zeros_like_info(kernel, key, params, settings, state)
     carry = lax.fori_loop(0, burn_in, advance, (state, info))
@@ -69,9 +115,19 @@ def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0,
     def kept_block(c, i):
         start = burn_in + i * thin
         c = lax.fori_loop(start, start + thin, advance, c)
-        return c, (None if transform is None else transform(params, c[0]))
+        keep = transform is None or isinstance(transform, Reducer)
+        return c, (None if keep else transform(params, c[0]))
 
-    carry, trace = lax.scan(kept_block, carry, jnp.arange(n_kept))
+    if isinstance(transform, Reducer):
+        def reduced_block(c, i):
+            c, acc = c
+            c, _ = kept_block(c, i)
+            return (c, transform.update(acc, params, c[0], i + 1)), None
+
+        (carry, acc), _ = lax.scan(reduced_block, (carry, transform.init(params, state)), jnp.arange(n_kept))
+        trace = transform.finish(acc)
+    else:
+        carry, trace = lax.scan(kept_block, carry, jnp.arange(n_kept))
     tail_start = burn_in + n_kept * thin
     state, info = lax.fori_loop(tail_start, burn_in + n_steps, advance, carry)
     return state, trace, info
@@ -80,7 +136,7 @@ def run(key, kernel, params, settings, state, n_steps: int, *, burn_in: int = 0,
 def run_from(key, kernel, params, settings, x0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
              transform=None):
     """Starts one chain at position ``x0`` (``kernel.init``) and runs it; see ``run``."""
-    key_init, key_run = jax.random.split(key)
+    key_init, key_run = rng.split(key)
     state = kernel.init(key_init, params, settings, x0)
     return run(key_run, kernel, params, settings, state, n_steps, burn_in=burn_in, thin=thin,
                transform=transform)
@@ -104,8 +160,10 @@ def run_many(key, kernel, params, settings, starts, n_steps: int, *, burn_in: in
     final, trace, info = jax.vmap(
         lambda k, s: one(k, kernel, params, settings, s, n_steps, **kwargs)
     )(chain_keys(key, n_chains), starts)
-    # vmap puts chains first; the contract is time-major [n_kept, n_chains, ...].
-    trace = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
+    # vmap puts chains first; the contract is time-major [n_kept, n_chains, ...]. A reducer's
+    # result has no time axis: it stays [n_chains, ...].
+    if not isinstance(transform, Reducer):
+        trace = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
     return final, trace, info
 
 

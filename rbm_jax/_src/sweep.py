@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rbm_jax._src import model
+from rbm_jax._src import model, rng
 from rbm_jax._src.model import Reference
 from rbm_jax.types import GibbsState, PTState
 
@@ -86,7 +86,7 @@ def _path(units, eta, beta, eta_ref, tempered: bool, reference: bool):
 def sweep(key, params, settings: SweepSettings, state: GibbsState, *, tempered=False, clamped=False,
           reference=False):
     """v' ~ P(v | h) (clamped units kept), then h' ~ P(h | v'): the library's one sweep."""
-    key_v, key_h = jax.random.split(key)
+    key_v, key_h = rng.split(key)
     units_v, units_h = model.visible_units(params), model.hidden_units(params)
     ref = settings.reference
     eta_v = _path(units_v, model.visible_natural(params, state.h), settings.beta_v,
@@ -153,7 +153,7 @@ def swap_pass(key, params, state: PTState, betas: jax.Array, parity: int) -> tup
     n_pairs = betas.shape[0] - 1
     e = model.energy(params, state.v, state.h)  # [n_temps], at β = 1
     log_ratio = (betas[:-1] - betas[1:]) * (e[:-1] - e[1:])
-    u = jax.random.uniform(key, (n_pairs,), e.dtype)
+    u = rng.uniform(key, (n_pairs,), e.dtype)
     active = (jnp.arange(n_pairs) % 2) == parity
     # A NaN ratio compares False: rejected, never accepted.
     accept = active & (jnp.log(u) < log_ratio)
@@ -180,7 +180,7 @@ class PTKernel:
     """One PT step: a sweep on every rung at its β, then swaps of even pairs, then odd pairs."""
 
     def __call__(self, key, params, settings: PTSettings, state: PTState):
-        key_gibbs, key_even, key_odd = jax.random.split(key, 3)
+        key_gibbs, key_even, key_odd = rng.split(key, 3)
         # Every rung sweeps at its own β: one matmul for the ladder, natural parameters scaled per rung.
         beta = settings.betas[:, None]
         g, _ = sweep(key_gibbs, params, SweepSettings(beta, beta), GibbsState(state.v, state.h),
