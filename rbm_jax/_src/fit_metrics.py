@@ -24,6 +24,11 @@ def reconstruction_error(params, v: jax.Array) -> jax.Array:
     return jnp.mean(model.visible_units(params).squared_error(v, v_rec))
 
 
+# Units flipped per step of the map: 8 × n_rows × n_hidden floats at a time (3.2 MB for 1,000
+# rows and 100 hidden units), an eighth of the loop's steps of one unit at a time.
+_UNITS_PER_STEP = 8
+
+
 def flip_free_energies(params, v: jax.Array) -> jax.Array:
     """F(v with bit i flipped) for every row and every i: [n_visible, n_rows].
 
@@ -39,7 +44,7 @@ def flip_free_energies(params, v: jax.Array) -> jax.Array:
         a_i = a + d[:, None] * params.W[i]
         return -(bv + d * params.b[i]) - jnp.sum(units.softplus(a_i), axis=-1)
 
-    return jax.lax.map(one_unit, jnp.arange(v.shape[-1]))
+    return jax.lax.map(one_unit, jnp.arange(v.shape[-1]), batch_size=_UNITS_PER_STEP)
 
 
 def site_free_energies(params: CategoricalRBMParams, v: jax.Array) -> jax.Array:
