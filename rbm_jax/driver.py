@@ -8,7 +8,9 @@ type) through the very same driver. It runs ``burn_in`` steps, then
 ``n_steps`` steps of which every ``thin``-th is kept, and applies
 ``transform(params, state)`` to each kept state. Only what ``transform``
 returns is stored, so memory does not grow with the number of steps unless
-the caller asks for a trace.
+the caller asks for a trace; a reducer in its place (``running_mean(f)``, or
+your own ``Reducer(init, update, finish)``) keeps a running statistic of the
+kept states instead, in memory independent of the number of steps.
 
 Randomness: the key of step ``t`` (counting burn-in steps from 0) is
 ``jax.random.fold_in(key, t)``. So the state after ``t`` steps does not depend
@@ -33,9 +35,9 @@ import jax.numpy as jnp
 
 from rbm_jax import _checks
 from rbm_jax._src import driver as core
-from rbm_jax._src.driver import chain_keys
+from rbm_jax._src.driver import Reducer, chain_keys, running_mean
 
-__all__ = ["run_chain", "run_chains", "chain_keys"]
+__all__ = ["run_chain", "run_chains", "chain_keys", "Reducer", "running_mean"]
 
 Kernel = Callable[[Any, Any, Any], Any]
 Transform = Callable[[Any, Any], Any]
@@ -80,11 +82,13 @@ def run_chain(
       burn_in: sweeps run first and discarded.
       thin: keep every ``thin``-th state.
       transform: ``transform(params, state) -> pytree`` of what to keep per kept
-        step; ``None`` keeps nothing.
+        step; a ``Reducer`` (e.g. ``running_mean(f)``) to keep a running
+        statistic instead; ``None`` keeps nothing.
 
     Returns:
       ``(final_state, trace)``: the trace stacks ``transform``'s output on a
-      leading axis ``[n_steps // thin, ...]``, or is ``None`` without a transform.
+      leading axis ``[n_steps // thin, ...]``, or is the reducer's result, or
+      ``None`` without a transform.
     """
     state, trace, _ = core.run(key, _Plain(kernel), params, None, state, n_steps, burn_in=burn_in,
                                thin=thin, transform=transform)
@@ -113,7 +117,8 @@ def run_chains(
       n_steps, burn_in, thin, transform: as in ``run_chain``.
 
     Returns:
-      ``(final_states [n_chains, ...], trace [n_steps // thin, n_chains, ...] or None)``.
+      ``(final_states [n_chains, ...], trace [n_steps // thin, n_chains, ...] or None)``;
+      with a reducer, its result per chain ``[n_chains, ...]`` in place of the trace.
 
     Compiles once per (kernel, transform, counts, shapes): pass module-level
     functions (not fresh lambdas) as ``kernel``/``transform`` to reuse the
@@ -125,8 +130,9 @@ def run_chains(
     thin = _checks.positive_int(thin, "thin")
     if not callable(kernel):
         raise TypeError(f"kernel must be callable as kernel(key, params, state), got {kernel!r}")
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be callable as transform(params, state) or None, got {transform!r}")
+    if transform is not None and not callable(transform) and not isinstance(transform, Reducer):
+        raise TypeError("transform must be callable as transform(params, state), a Reducer such as "
+                        f"running_mean(f), or None; got {transform!r}")
     leaves = jax.tree_util.tree_leaves(states)
     if not leaves or any(jnp.ndim(x) == 0 for x in leaves):
         raise ValueError("states must carry a leading chain axis [n_chains, ...] on every leaf")

@@ -187,3 +187,24 @@ def test_running_mean_of_pt_target(small_model):
 def test_reducer_is_refused_where_a_callable_is_wrong(small_model):
     with pytest.raises(TypeError, match="transform must be callable"):
         gibbs.sample_chains(jax.random.key(0), small_model, jnp.zeros((2, 12)), 3, transform="keep_v")
+
+
+def _flip_one(key, params, state):
+    """A toy kernel for the public driver: flips a random bit of a 0/1 vector."""
+    i = jax.random.randint(key, (), 0, state.shape[0])
+    return state.at[i].set(1 - state[i])
+
+
+def _keep_state(params, state):
+    return state
+
+
+def test_public_driver_takes_a_reducer():
+    from rbm_jax import driver
+
+    states = jnp.zeros((3, 5), jnp.int32)
+    key = jax.random.key(4)
+    _, mean = driver.run_chains(key, _flip_one, None, states, 40, transform=driver.running_mean(_keep_state))
+    _, trace = driver.run_chains(key, _flip_one, None, states, 40, transform=_keep_state)
+    assert mean.shape == (3, 5) and jnp.issubdtype(mean.dtype, jnp.floating)  # integer states average to floats
+    np.testing.assert_allclose(mean, trace.mean(axis=0), atol=1e-6)

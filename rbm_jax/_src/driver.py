@@ -66,8 +66,10 @@ def _mean_update(transform, acc, params, state, n):
 
 def _mean_init(transform, params, state):
     shapes = jax.eval_shape(lambda: transform(params, state))
+    # Integer statistics (categorical states) average into JAX's default float type.
     return jax.tree_util.tree_map(
-        lambda s: jnp.zeros(s.shape, s.dtype if jnp.issubdtype(s.dtype, jnp.inexact) else params.dtype), shapes)
+        lambda s: jnp.zeros(s.shape, s.dtype if jnp.issubdtype(s.dtype, jnp.inexact) else jnp.result_type(float)),
+        shapes)
 
 
 def running_mean(transform) -> Reducer:
