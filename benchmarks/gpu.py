@@ -105,11 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed measurements each (default 5; quick 1)")
     p.add_argument("--out", type=pathlib.Path, default=bench.RESULTS, help="output folder (default %(default)s)")
     args = p.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 5)
-    if repeats < 1:
-        raise SystemExit(f"error: --repeats must be at least 1, got {repeats}")
-    if args.out.exists() and not args.out.is_dir():
-        raise SystemExit(f"error: --out {args.out} is a file, not a folder")
+    repeats = bench.checked_repeats_and_out(args)
     command = " ".join(["python benchmarks/gpu.py", *(sys.argv[1:] if argv is None else argv)])
 
     device = jax.devices()[0]

@@ -9,7 +9,7 @@ hidden, PCD-1, plain SGD 0.06, batch 10. Each variant runs ``--updates`` updates
 jitted ``fori_loop`` (no epochs, no monitor, no shuffling) and reports microseconds per update,
 median of ``--repeats`` alternating runs:
 
-  library          ``train``'s own update step (``_train_step``), as ``fit`` runs it
+  library          ``train``'s own update step (``train.make_train_step``), as ``fit`` runs it
   trivial keys     the same step with ``rng.split``/``rng.fold_in`` replaced by one integer add
                    each: what deriving an update's keys costs (fold_in, split, fold_in, split,
                    each a scalar Threefry hash and its own small XLA operation)
@@ -45,7 +45,7 @@ def _library_step(trivial_keys: bool, n_updates: int):
     cfg = train.TrainConfig(method=train.pcd(1), batch_size=10, optimizer=optax.sgd(0.06), metrics_every=None)
     state = train.init_state(jax.random.key(1), p0, x, cfg)
     batches = x[: (x.shape[0] // 10) * 10].reshape(-1, 10, 64)
-    hp = train.HyperParams(jnp.zeros((), jnp.float32))
+    step = train.make_train_step(cfg, train.HyperParams(jnp.zeros((), jnp.float32)), batches.shape[0])
     split, fold_in = rng.split, rng.fold_in
     if trivial_keys:
         def split(key, num=2):
@@ -61,8 +61,7 @@ def _library_step(trivial_keys: bool, n_updates: int):
         rng.split, rng.fold_in = split, fold_in  # at trace time only
         try:
             def body(i, s):
-                return train._train_step(rng.fold_in(s.key, s.step), s, batches[i % batches.shape[0]], hp,
-                                         train._validated_config(cfg), batches.shape[0])[0]
+                return step(rng.fold_in(s.key, s.step), s, batches[i % batches.shape[0]])[0]
             return lax.fori_loop(0, n_updates, body, state).params
         finally:
             rng.split, rng.fold_in = saved

@@ -17,7 +17,7 @@ of a Gibbs sweep (the sweep ran at 0.15 of the no-randomness ceiling). Written
 out unrolled, the same Threefry-2x32 (20 rounds, Salmon et al. 2011, "Parallel
 random numbers: as easy as 1, 2, 3") becomes plain integer arithmetic that XLA
 fuses with the sigmoid and the comparison into one vectorised, multi-threaded
-loop: 0.65 of the ceiling there, and the statistical pedigree is JAX's.
+loop: about 0.57 of the ceiling there (README, Speed), and the statistical pedigree is JAX's.
 
 Counters are JAX's: with partitionable threefry, element i (row-major) of a
 draw of any shape hashes the counter (0, i) under the key, and 32-bit draws

@@ -342,8 +342,8 @@ class Categorical:
         """Inverse-CDF draws: x = #{a < q − 1 : u ≥ P(x ≤ a)}, one uniform u per unit.
 
         One 23-bit uniform per unit (52 in float64), against q per unit and two
-        logarithms each for Gumbel-max (``jax.random.categorical``): 7× faster on
-        64 × 4-state sites (issue 11). Each state's probability is resolved to the
+        logarithms each for Gumbel-max (``jax.random.categorical``): 7.5 ms against
+        34 ms for 10,000 × 64 sites of 4 states (issue 11). Each state's probability is resolved to the
         cumulative sum's rounding, about 1e-7 in float32 (Gumbel-max in JAX's
         default mode is biased below about 1e-7 too).
         """
