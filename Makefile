@@ -39,10 +39,12 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n auto -m slow
 
 # Side-by-side timings in one process (sampling, families, training, memory), written to
-# benchmarks/results/bench.{json,md}; then the accelerator script's quick mode, here on the CPU.
+# benchmarks/results/bench.{json,md}; then the accelerator script's quick mode, here on the CPU;
+# then what sharding costs on a simulated 4-device CPU mesh (sharding_overhead.{json,md}).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/gpu.py --quick
+	$(BIN)/python benchmarks/sharding_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .jax_cache

@@ -23,6 +23,12 @@ Measured, each as the median of ``--repeats`` timed measurements after one untim
    rows) on the digits with ``bench.py``'s training settings (100 hidden, PCD-1, SGD 0.06,
    batch 10, 10 epochs, metrics at the last epoch, no exact likelihood): models·epochs per
    second and seconds per epoch (for all the models together).
+4. Scaling over the devices present: ``gibbs.sample_chains`` at configuration A with the chains
+   sharded over a mesh of d = 1, 2, 4, ... devices (``rbm_jax.sharding.make_mesh(d)``), up to
+   every device. Weak scaling: ``PER_DEVICE_CHAINS`` = 10,000 chains per device (quick: 100),
+   so each device's share stays the size of the one-device run; chain-sweeps per second and
+   the efficiency rate(d) / (d · rate(1)). On one GPU the table has one row; on a CPU with
+   ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` it shows the (core-sharing) CPU mesh.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ import jax
 import jax.numpy as jnp
 
 import bench
+from rbm_jax import gibbs, sharding
 
 N_VISIBLE, N_HIDDEN = 784, 500
+PER_DEVICE_CHAINS = 10_000
 
 
 def sanitised(kind: str) -> str:
@@ -99,6 +107,26 @@ def bench_fit_many(n_models: int, n_epochs: int, rows: int | None, repeats: int)
             "seconds_per_epoch": t["median_s"] / n_epochs, "timing": t}
 
 
+def bench_scaling(per_device: int, n_steps: int, repeats: int, min_measure_s: float) -> list[dict]:
+    counts = sorted({d for d in (2 ** i for i in range(12)) if d <= jax.device_count()} | {jax.device_count()})
+    rows = []
+    for d in counts:
+        mesh = sharding.make_mesh(d)
+        nc = per_device * d
+        print(f"scaling: {d} device(s), {nc:,} chains, {n_steps} sweeps a call", flush=True)
+        params, v0 = bench.sampling_problem(N_VISIBLE, N_HIDDEN, nc)
+
+        def call(params=params, v0=v0, mesh=mesh):
+            jax.block_until_ready(gibbs.sample_chains(jax.random.key(2), params, v0, n_steps, mesh=mesh))
+
+        t = timed_median(call, repeats, min_measure_s)
+        rows.append({"devices": d, "n_chains": nc, "n_steps": n_steps,
+                     "chain_sweeps_per_s": nc * n_steps / t["median_s"], "timing": t})
+    for r in rows:
+        r["efficiency"] = r["chain_sweeps_per_s"] / (r["devices"] * rows[0]["chain_sweeps_per_s"])
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes: runs on a CPU in seconds")
@@ -116,14 +144,17 @@ def main(argv=None) -> int:
 
     if args.quick:
         chains, n_steps, min_s, matmul_n, models, epochs, rows = (100, 1_000), 5, 0.01, 512, 4, 1, 300
+        per_device = 100
     else:
         chains, n_steps, min_s, matmul_n, models, epochs, rows = (1_000, 10_000, 100_000), 20, 0.2, 8192, 256, 10, None
+        per_device = PER_DEVICE_CHAINS
     t0 = time.perf_counter()
     sampling = bench_sampling(chains, n_steps, repeats, min_s)
     matmul = bench_matmul(matmul_n, repeats, min_s)
     for r in sampling:
         r["fraction_of_matmul_rate"] = r["useful_flop_per_s"] / matmul["flop_per_s"]
     training = bench_fit_many(models, epochs, rows, repeats)
+    scaling = bench_scaling(per_device, n_steps, repeats, min_s)
     total = time.perf_counter() - t0
 
     tables = [
@@ -136,6 +167,10 @@ def main(argv=None) -> int:
                     ["models", "epochs", "models·epochs/s", "s per epoch (all models)", "compile s"],
                     [[training["n_models"], training["n_epochs"], training["models_epochs_per_s"],
                       training["seconds_per_epoch"], training["timing"]["compile_s"]]]),
+        bench.Table(f"scaling: sampling A, {per_device:,} chains per device, sharded (rbm_jax.sharding)",
+                    ["devices", "chains", "chain-sweeps/s", "efficiency", "compile s"],
+                    [[r["devices"], r["n_chains"], r["chain_sweeps_per_s"], r["efficiency"],
+                      r["timing"]["compile_s"]] for r in scaling]),
     ]
     for t in tables:
         print("\n" + t.text(), flush=True)
@@ -143,7 +178,8 @@ def main(argv=None) -> int:
     name = f"gpu-quick-{sanitised(device.device_kind)}" if args.quick else f"gpu-{sanitised(device.device_kind)}"
     path = args.out / f"{name}.json"
     bench.write_json(path, {"environment": env, "command": command, "quick": args.quick, "repeats": repeats,
-                            "sampling": sampling, "matmul": matmul, "fit_many": training, "total_s": total})
+                            "sampling": sampling, "matmul": matmul, "fit_many": training, "scaling": scaling,
+                            "device_count": jax.device_count(), "total_s": total})
     print(f"\ntotal {total:.1f} s; wrote {path}")
     return 0
 

@@ -10,7 +10,9 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import pathlib
+import sys
 from typing import Any, Sequence
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -40,6 +42,46 @@ def parser(doc: str, config_cls) -> argparse.ArgumentParser:
         help="allow writing into an existing, non-empty --out folder",
     )
     return p
+
+
+def simulate_cpu_devices(argv: Sequence[str] | None = None) -> None:
+    """Call BEFORE importing JAX: with ``--devices N`` on the command line, lets a machine whose
+    only devices are CPU cores show N of them (``--xla_force_host_platform_device_count``).
+
+    The flag only shapes the CPU platform: on a machine with N accelerators JAX uses them
+    and this changes nothing. A flag already in ``XLA_FLAGS`` wins.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    n = None
+    for i, arg in enumerate(argv):
+        if arg == "--devices" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif arg.startswith("--devices="):
+            n = arg.split("=", 1)[1]
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n is not None and n.isdigit() and int(n) > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(n)}".strip()
+
+
+def add_devices_argument(p: argparse.ArgumentParser) -> None:
+    """``--devices N``: shard the work over N devices (``rbm_jax.sharding.make_mesh(N)``)."""
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="shard over a mesh of N devices (the accelerators present; on a CPU-only "
+                        "machine, N simulated CPU devices); default: one device, no mesh")
+
+
+def mesh_of(n_devices: int | None):
+    """The mesh of ``--devices N`` (None without it), or a clear exit when N cannot be had."""
+    if n_devices is None:
+        return None
+    from rbm_jax import sharding  # imported late: JAX must see simulate_cpu_devices' flag first
+
+    try:
+        mesh = sharding.make_mesh(n_devices)
+    except ValueError as err:
+        raise SystemExit(f"error: --devices: {err}") from None
+    print(f"sharding over {n_devices} device(s): {', '.join(str(d) for d in mesh.devices.flat)}")
+    return mesh
 
 
 def parse_args(doc: str, config_cls, argv=None) -> argparse.Namespace:

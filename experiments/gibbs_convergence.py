@@ -12,7 +12,9 @@ A second panel compares parallel tempering with plain Gibbs on a bimodal RBM
 found in the all-on half against sweeps, at equal cost (PT counts each rung's sweep).
 
 Command:
-    python experiments/gibbs_convergence.py [--seed 0] [--out DIR] [--quick]
+    python experiments/gibbs_convergence.py [--seed 0] [--out DIR] [--quick] [--devices N]
+With --devices N the chains and PT systems are sharded over N devices (a CPU-only
+machine simulates N); the samples, and so every figure, are bit-identical to one device.
 Expected: the sampled curve follows the exact one down to the noise floor;
 both decay at the rate |λ₂|ᵗ; PT reaches the exact mode mass (≈ 0.5) while
 Gibbs, started in the all-off mode, stays near 0.
@@ -24,13 +26,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 import common
-from rbm_jax import exact, gibbs
-from rbm_jax.rbm import RBMParams
+
+common.simulate_cpu_devices()  # before JAX is imported: --devices N on a CPU-only machine
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rbm_jax import exact, gibbs  # noqa: E402
+from rbm_jax.rbm import RBMParams  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +96,7 @@ def histogram_tv(indices: np.ndarray, p: np.ndarray) -> float:
     return float(0.5 * np.abs(q - p).sum())
 
 
-def run(cfg: Config, out) -> dict:
+def run(cfg: Config, out, mesh=None) -> dict:
     key_model, key_chains, key_bimodal = jax.random.split(jax.random.key(cfg.seed), 3)
     params = random_rbm(key_model, cfg)
     p = np.asarray(exact.marginal_v_table(params))
@@ -102,7 +107,7 @@ def run(cfg: Config, out) -> dict:
 
     print(f"RBM {cfg.n_visible}×{cfg.n_hidden}, scale {cfg.scale}, seed {cfg.seed}: |λ₂| = {lam2:.4f}")
     _, trace = gibbs.sample_chains(key_chains, params, jnp.zeros((cfg.n_chains, cfg.n_visible)),
-                                   cfg.n_sweeps, transform=keep_index)
+                                   cfg.n_sweeps, transform=keep_index, mesh=mesh)
     trace = np.asarray(trace)
     sweeps = np.arange(1, cfg.n_sweeps + 1)
     sampled = np.array([histogram_tv(trace[t - 1], p) for t in sweeps])
@@ -133,10 +138,10 @@ def run(cfg: Config, out) -> dict:
     exact_on = float(table[on].sum())
     v0 = jnp.zeros((cfg.bimodal_chains, 12))
     k_g, k_pt = jax.random.split(key_bimodal)
-    _, g_on = gibbs.sample_chains(k_g, bim, v0, cfg.bimodal_sweeps, transform=keep_on_half_gibbs)
+    _, g_on = gibbs.sample_chains(k_g, bim, v0, cfg.bimodal_sweeps, transform=keep_on_half_gibbs, mesh=mesh)
     pt_steps = cfg.bimodal_sweeps // cfg.n_temps
     pt_final, pt_on = gibbs.sample_pt(k_pt, bim, v0, pt_steps, n_temps=cfg.n_temps,
-                                      beta_min=cfg.beta_min, transform=keep_on_half)
+                                      beta_min=cfg.beta_min, transform=keep_on_half, mesh=mesh)
     g_curve, pt_curve = np.asarray(g_on).mean(1), np.asarray(pt_on).mean(1)
     g_err, pt_err = abs(g_curve[-1] - exact_on), abs(pt_curve[-1] - exact_on)
     swap = np.asarray(gibbs.swap_acceptance(pt_final)).mean(0)
@@ -192,11 +197,14 @@ def run(cfg: Config, out) -> dict:
 
 
 def main(argv=None) -> int:
-    args = common.parser(__doc__, Config).parse_args(argv)
+    p = common.parser(__doc__, Config)
+    common.add_devices_argument(p)
+    args = p.parse_args(argv)
     cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
+    mesh = common.mesh_of(args.devices)
     out = common.output_dir(args.out, "gibbs_convergence", overwrite=args.overwrite)
     with jax.enable_x64(True):  # exact references in float64 (the experiment's choice)
-        summary = run(cfg, out)
+        summary = run(cfg, out, mesh)
     common.write_json(out / "summary.json", summary)
     print(f"\nwrote {out / 'convergence.png'} and {out / 'summary.json'}")
     return 0 if summary["sampled_within_bound_of_exact"] else 1

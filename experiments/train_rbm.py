@@ -18,6 +18,10 @@ Commands (each writes into runs/train_rbm/<config>-<time>/ unless --out is given
     python experiments/train_rbm.py --config modes
     python experiments/train_rbm.py --config digits
     python experiments/train_rbm.py --resume runs/train_rbm/<run>     # continue a stopped run
+    python experiments/train_rbm.py --config modes --devices 4        # data-parallel over 4 devices
+With --devices N each minibatch and the persistent chains are sharded over N devices
+(simulated on a CPU-only machine) and the statistics all-reduced: the same run to
+rounding. N must divide the batch size (and the number of persistent chains).
 Expected (bas4, recorded in the README): PT gets closest to −ln 30; CD-1 and PCD-1 stall
 or oscillate below it. The exact log-likelihood is over all training rows. Training stops
 with an error if it diverges (train.fit's guard); the last checkpoint stays the last good
@@ -36,12 +40,15 @@ import pathlib
 import sys
 import time
 
-import jax
-import numpy as np
-import optax
-
 import common
-from rbm_jax import checkpoint, data, exact, gibbs, rbm, train
+
+common.simulate_cpu_devices()  # before JAX is imported: --devices N on a CPU-only machine
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from rbm_jax import checkpoint, data, exact, gibbs, rbm, train  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,13 +129,17 @@ def _clean(x):
     return None if math.isnan(x) else x
 
 
-def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, resume: bool, show: bool):
+def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, resume: bool, show: bool,
+               mesh=None):
     """Trains one method, writing metrics.jsonl and checkpoints; returns (params, history, seconds)."""
     folder.mkdir(parents=True, exist_ok=True)
     tcfg = train_config(cfg, method)
     key_init, key_train = jax.random.split(jax.random.fold_in(jax.random.key(cfg.seed), cfg.methods.index(method)))
     p0 = rbm.init_params(key_init, X.shape[1], cfg.n_hidden, data=X, weight_scale=cfg.weight_scale)
-    state = train.init_state(key_train, p0, X, tcfg)  # the rate lives in tcfg.optimizer
+    try:  # the rate lives in tcfg.optimizer; a mesh lays the state out over its devices
+        state = train.init_state(key_train, p0, X, tcfg, mesh=mesh)
+    except ValueError as err:  # e.g. --devices that does not divide the batch size
+        raise SystemExit(f"error: {method}: {err}") from None
     ckpt, jsonl = folder / "checkpoint.npz", folder / "metrics.jsonl"
     stamp = {"config": dataclasses.asdict(cfg), "method": method}
     done_epochs, seconds = 0, 0.0
@@ -180,7 +191,7 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
     try:
         state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg,
                                 weight_decay=cfg.weight_decay, held_out=held_out, callback=callback,
-                                chunk_epochs=chunk)
+                                chunk_epochs=chunk, mesh=mesh)
     except train.DivergenceError as err:  # raised before the callback saw the diverged state
         progress.close()
         kept = f"; {ckpt} holds the last good checkpoint" if ckpt.exists() else ""
@@ -277,7 +288,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--resume", type=pathlib.Path, help="continue the run in this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common.add_devices_argument(p)
     args = p.parse_args(argv)
+    mesh = common.mesh_of(args.devices)
 
     if args.resume is not None:
         folder = args.resume
@@ -310,7 +323,7 @@ def main(argv=None) -> int:
     results = {}
     for method in cfg.methods:
         results[method] = run_method(cfg, method, X, held_out, out / method,
-                                     resume=args.resume is not None, show=not args.no_progress)
+                                     resume=args.resume is not None, show=not args.no_progress, mesh=mesh)
 
     metric = monitored(cfg, X)
     summary = {"config": dataclasses.asdict(cfg), "optimum": optimum, "metric": metric_label(metric),

@@ -21,6 +21,7 @@ from rbm_jax import (
     mlp,
     montecarlo,
     rbm,
+    sharding,
     sklearn_interop,
     train,
     types,
@@ -29,6 +30,6 @@ from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
     "RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "estimators", "exact",
-    "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sklearn_interop", "train", "types",
+    "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sharding", "sklearn_interop", "train", "types",
 ]
 __version__ = "0.2.0"

@@ -31,6 +31,7 @@ import numpy as np
 
 from rbm_jax._src import model
 from rbm_jax._src.units import UNITS
+from rbm_jax.sharding import to_host
 from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 
@@ -381,13 +382,13 @@ def values(*checks: tuple[Any, str, Rule]) -> None:
             tuple(todo[i][0] for i in on_device))
         if not is_concrete(found):
             return  # called under a caller's trace: even concrete inputs give traced counts
-        for i, n in zip(on_device, np.asarray(found)):
+        for i, n in zip(on_device, to_host(found)):
             counts[i] = int(n)
     for (x, name, rule), n in zip(todo, counts):
         if n is None:  # a host array: checked where it is
             n = int(np.sum(rule.invalid(np.asarray(x))))
-        if n:
-            raise ValueError(_message(np.asarray(x), name, rule, n))
+        if n:  # the whole array to this host (a gather when it is spread over processes)
+            raise ValueError(_message(to_host(x), name, rule, n))
 
 
 def _dtype(x) -> np.dtype:

@@ -85,6 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rbm_jax import _checks, exact
+from rbm_jax import sharding as _sharding
 from rbm_jax._src import driver, model
 from rbm_jax._src.sweep import Reference, SweepSettings, build_sweep
 from rbm_jax._src.units import Bernoulli
@@ -255,10 +256,16 @@ class _AISKernel:
 _AIS = _AISKernel()
 
 
-@functools.partial(jax.jit, static_argnames="reverse")
-def _anneal(key, params, ref, betas, v0, reverse):
-    """Runs one annealing run per row of ``v0`` along ``betas``; returns the AISResult fields."""
-    final, _, _ = driver.run_many(key, _AIS, params, _AISSettings(betas, ref), v0, betas.shape[0] - 1)
+@functools.partial(jax.jit, static_argnames=("reverse", "mesh"))
+def _anneal(key, params, ref, betas, v0, reverse, mesh=None):
+    """Runs one annealing run per row of ``v0`` along ``betas``; returns the AISResult fields.
+
+    With a mesh the runs are sharded (``driver.run_many``) and the log-mean-exp of the weights
+    reduces across devices: the partitioner's sums run in another order than one device's, so
+    the estimate agrees to rounding (1e-10 in float64), while each run's weight is bit-identical.
+    """
+    final, _, _ = driver.run_many(key, _AIS, params, _AISSettings(betas, ref), v0, betas.shape[0] - 1,
+                                  mesh=mesh)
     log_z_base = model.reference_log_partition(params, ref)
     est = log_mean_exp_core(final.log_w)
     log_z = log_z_base - est.mean if reverse else log_z_base + est.mean
@@ -269,11 +276,12 @@ def _result(fields, heuristic: bool) -> AISResult:
     """Assembles the result and warns when its weights are degenerate (concrete results only)."""
     log_z, stderr, log_w, log_z_base, ess, reverse, degenerate = fields
     result = AISResult(log_z, stderr, log_w, log_z_base, ess, reverse, jnp.asarray(heuristic), degenerate)
-    if _checks.is_concrete(degenerate) and bool(degenerate):
+    if _checks.is_concrete(degenerate) and bool(_sharding.to_host(degenerate)):
+        ess, log_z, stderr = (float(x) for x in _sharding.to_host((ess, log_z, stderr)))
         warnings.warn(
-            f"AIS weights are degenerate: their effective sample size (Kish ESS) is {float(ess):.1f} of "
-            f"{log_w.shape[0]} runs, below ais.MIN_ESS = {MIN_ESS}, so log Z = {float(log_z):.6g} "
-            f"± {float(stderr):.2g} has no meaningful error bar (the delta-method standard error cannot "
+            f"AIS weights are degenerate: their effective sample size (Kish ESS) is {ess:.1f} of "
+            f"{log_w.shape[0]} runs, below ais.MIN_ESS = {MIN_ESS}, so log Z = {log_z:.6g} "
+            f"± {stderr:.2g} has no meaningful error bar (the delta-method standard error cannot "
             f"exceed 1/sqrt(ESS) however far off the estimate is). Use more betas (n_betas or betas), "
             f"more runs (n_runs), or a base model closer to the target (data=... for the base-rate "
             f"model); result.degenerate is set.",
@@ -306,7 +314,7 @@ def _setup(params, n_betas, betas, data, smoothing):
 
 
 def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | None = None, betas=None,
-                  data=None, smoothing: float = 1.0) -> AISResult:
+                  data=None, smoothing: float = 1.0, mesh=None) -> AISResult:
     """Forward AIS estimate of log Z with its standard error.
 
     Args:
@@ -319,20 +327,27 @@ def log_partition(key, params: RBMParams, *, n_runs: int = 100, n_betas: int | N
       betas: an explicit schedule, non-decreasing from 0 to 1; wins over ``n_betas``.
       data: optional [n_rows, n_visible] data for the base-rate base model.
       smoothing: pseudo-count of the base-rate model's data means: finite and > 0.
+      mesh: optional ``jax.sharding.Mesh``: the runs are sharded along its first
+        axis (whose size must divide n_runs), the model replicated. Each run's
+        log weight is bit-identical to ``mesh=None``; log Ẑ and its error sum
+        across devices, so they agree to rounding (1e-10 in float64).
 
     Returns:
       ``AISResult(log_z, stderr, log_weights, log_z_base, ess, reverse=False, heuristic=False,
       degenerate)``; ``degenerate`` (ESS < ``MIN_ESS``) also raises a ``DegenerateWeightsWarning``.
+      With a mesh ``log_weights`` comes back sharded along the runs.
     """
     key = _checks.key(key)
     n_runs = _checks.positive_int(n_runs, "n_runs")
     if n_runs < 2:
         raise ValueError(f"n_runs must be at least 2 for a standard error, got {n_runs}")
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(n_runs, mesh, "n_runs")
     params, betas, ref = _setup(params, n_betas, betas, data, smoothing)
     # Run r starts at an exact draw of the base model (independent units) and anneals up.
     key_start, key_run = jax.random.split(key)
     v0 = model.sample_reference_v(key_start, params, ref, n_runs)
-    return _result(_anneal(key_run, params, ref, betas, v0, reverse=False), heuristic=False)
+    return _result(_anneal(key_run, params, ref, betas, v0, reverse=False, mesh=mesh), heuristic=False)
 
 
 def reverse_log_partition(key, params: RBMParams, *, start="exact", n_runs: int = 100,

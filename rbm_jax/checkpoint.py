@@ -20,6 +20,13 @@ Contract:
     exception escapes from reading a damaged file.
   * Typed PRNG keys (``jax.random.key``) round-trip with their implementation;
     restored values are bit-identical to the saved ones.
+  * Sharded arrays (``mesh=`` runs) are saved whole: each leaf is gathered by
+    ``sharding.to_host`` (across processes with ``process_allgather``, so on a
+    multi-host run every process calls ``save`` and process 0 alone writes
+    the file). ``restore`` lays each leaf out as the matching leaf of ``like``
+    is laid out: restore into a state made on a mesh (``train.init_state(...,
+    mesh=mesh)``) to continue sharded, or into a one-device state; the file
+    is the same either way.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rbm_jax.sharding import to_host
 
 __all__ = ["CheckpointError", "save", "restore", "load_config", "FORMAT_VERSION"]
 
@@ -58,10 +67,10 @@ def _leaf_records(tree):
     for path, leaf in leaves_with_path:
         name = jax.tree_util.keystr(path) or "<root>"
         if _is_key(leaf):
-            arr = np.asarray(jax.random.key_data(leaf))
+            arr = to_host(jax.random.key_data(leaf))
             impl = str(jax.random.key_impl(leaf))
         else:
-            arr = np.asarray(leaf)
+            arr = to_host(leaf)
             impl = None
         records.append((name, arr, impl))
     return records, treedef
@@ -115,12 +124,15 @@ def save(path, tree: Any, *, config: Any = None, overwrite: bool = False) -> pat
     path = pathlib.Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    if path.exists() and not overwrite:
+    writer = jax.process_index() == 0  # multi-host: every process gathers, process 0 writes
+    if writer and path.exists() and not overwrite:
         raise FileExistsError(f"checkpoint {path} already exists; pass overwrite=True to replace it")
-    if not path.parent.is_dir():
+    if writer and not path.parent.is_dir():
         raise FileNotFoundError(f"checkpoint folder {path.parent} does not exist")
     records, treedef = _leaf_records(tree)
     _check_storable(records)
+    if not writer:
+        return path
     header = {
         "format_version": FORMAT_VERSION,
         "treedef": str(treedef),
@@ -243,18 +255,25 @@ def restore(path, like: Any, *, config: Any = None) -> Any:
             f"where {len(records)} were expected ({', '.join(r[0] for r in records[:4])}"
             f"{', ...' if len(records) > 4 else ''})")
     leaves = []
-    for i, ((name, arr, impl), stored) in enumerate(zip(records, stored_leaves)):
+    for i, ((name, arr, impl), stored, target) in enumerate(
+            zip(records, stored_leaves, jax.tree_util.tree_leaves(like))):
         data = files[f"leaf_{i:05d}"]
         if list(arr.shape) != stored["shape"] or arr.dtype.str != stored["dtype"] or impl != stored["key_impl"]:
             raise CheckpointError(
                 f"checkpoint {path}: leaf {name} is {stored['dtype']}{stored['shape']}"
                 f"{' key<' + stored['key_impl'] + '>' if stored['key_impl'] else ''}, expected "
                 f"{arr.dtype.str}{list(arr.shape)}{' key<' + impl + '>' if impl else ''}")
-        if impl is not None:
-            leaves.append(jax.random.wrap_key_data(jnp.asarray(data), impl=impl))
-        else:
-            leaves.append(jnp.asarray(data))
+        leaf = jax.random.wrap_key_data(jnp.asarray(data), impl=impl) if impl is not None else jnp.asarray(data)
+        leaves.append(_placed_like(leaf, target))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _placed_like(leaf, target):
+    """``leaf`` laid out as ``target`` is when ``target`` spans several devices (a mesh run)."""
+    sharding = getattr(target, "sharding", None)
+    if sharding is None or len(sharding.device_set) < 2:
+        return leaf
+    return jax.device_put(leaf, sharding)
 
 
 def _config_diff(expected, stored) -> str:

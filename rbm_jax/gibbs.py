@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rbm_jax import _checks
+from rbm_jax import sharding as _sharding
 from rbm_jax._src import driver, model
 from rbm_jax._src.driver import Reducer, running_mean
 from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
@@ -302,7 +303,7 @@ def sample_chain(
 
 def sample_chains(
     key, params: RBMParams, v0, n_steps: int, *, burn_in: int = 0, thin: int = 1,
-    transform=None, beta=None, clamp=None,
+    transform=None, beta=None, clamp=None, mesh=None,
 ):
     """Runs many independent block-Gibbs chains, vmapped, under one ``lax.scan``.
 
@@ -326,11 +327,18 @@ def sample_chains(
       beta: optional inverse temperature > 0: sample P_β ∝ exp(−β E).
       clamp: optional [n_visible] bool mask; masked units stay at their ``v0``
         values (conditional sampling, inpainting).
+      mesh: optional ``jax.sharding.Mesh`` (``rbm_jax.sharding.make_mesh()``):
+        the chains are sharded along its first axis, whose size must divide
+        n_chains; the model is replicated. The samples are bit-identical to
+        ``mesh=None`` for the same key (each device runs the same per-chain
+        keys and rows).
 
     Returns:
       ``(final GibbsState [n_chains, ...], trace)`` with the trace time-major
       ``[n_kept, n_chains, ...]``, or ``None`` without a ``transform``, or the
-      reducer's result per chain ``[n_chains, ...]``.
+      reducer's result per chain ``[n_chains, ...]``. With a mesh every array
+      comes back sharded along its chain axis (not gathered: ``np.asarray``
+      gathers it on one host, ``rbm_jax.sharding.to_host`` across hosts).
     """
     key, params, kernel, settings, counts = _validated_run(
         key, params, n_steps, burn_in, thin, transform, beta, clamp)
@@ -338,7 +346,9 @@ def sample_chains(
     if v0.ndim != 2:
         raise ValueError(
             f"v0 must be [n_chains, n_visible] = [n_chains, {v0.shape[-1]}], got shape {v0.shape}")
-    final, trace, _ = driver.run_many_jit(key, kernel, params, settings, v0, **counts)
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(v0.shape[0], mesh, "n_chains (the rows of v0)")
+    final, trace, _ = driver.run_many_jit(key, kernel, params, settings, v0, mesh=mesh, **counts)
     return final, trace
 
 
@@ -401,7 +411,7 @@ def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
 
 def sample_pt(
     key, params: RBMParams, v0, n_steps: int, *, betas=None, n_temps: int = 8,
-    beta_min: float = 0.1, burn_in: int = 0, thin: int = 1, transform=pt_keep_target_v,
+    beta_min: float = 0.1, burn_in: int = 0, thin: int = 1, transform=pt_keep_target_v, mesh=None,
 ):
     """Runs many independent parallel-tempering systems, vmapped, under one ``lax.scan``.
 
@@ -415,9 +425,13 @@ def sample_pt(
         ``geometric_ladder(n_temps, beta_min)``.
       transform: ``transform(params, PTState)`` kept per kept step; the default
         keeps the β = 1 rung's v. Diagnostics belong on that rung only.
+      mesh: optional ``jax.sharding.Mesh``: the systems (each a whole ladder)
+        are sharded along its first axis, whose size must divide n_systems;
+        bit-identical to ``mesh=None`` (see ``sample_chains``).
 
     Returns:
-      ``(final PTState [n_systems, ...], trace [n_kept, n_systems, ...] or None)``.
+      ``(final PTState [n_systems, ...], trace [n_kept, n_systems, ...] or None)``,
+      sharded along the system axis with a mesh.
       ``swap_acceptance(final)`` gives the per-pair acceptance rates.
     """
     key = _checks.key(key)
@@ -436,8 +450,10 @@ def sample_pt(
     elif v0.ndim != 3 or v0.shape[1] != nt:
         raise ValueError(
             f"v0 must be [n_systems, n_visible] or [n_systems, n_temps={nt}, n_visible], got shape {v0.shape}")
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(v0.shape[0], mesh, "n_systems (the rows of v0)")
     final, trace, _ = driver.run_many_jit(key, _PT, params, PTSettings(betas), v0, n_steps=n_steps,
-                                          burn_in=burn_in, thin=thin, transform=transform)
+                                          burn_in=burn_in, thin=thin, transform=transform, mesh=mesh)
     return final, trace
 
 

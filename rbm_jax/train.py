@@ -69,7 +69,8 @@ import optax
 from jax import lax
 
 from rbm_jax import _checks, exact
-from rbm_jax._src import enumeration, fit_metrics, model, rng
+from rbm_jax import sharding as _sharding
+from rbm_jax._src import driver, enumeration, fit_metrics, model, rng
 from rbm_jax.estimators import CD, PCD, PT, ESTIMATORS, Estimator, as_estimator, cd, pcd, pt
 from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams, TrainState
 
@@ -359,11 +360,22 @@ def _with_learning_rate(state: TrainState, learning_rate, cfg: TrainConfig) -> T
     return state._replace(opt_state=state.opt_state._replace(hyperparams=hyper))
 
 
-def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig, steps_per_epoch: int):
-    params = state.params
+def _batch_ascent(params, rows):
+    return _ascent(params, *rows)
+
+
+def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig, steps_per_epoch: int,
+                mesh=None):
+    # Data parallel with a mesh: the minibatch rows and the persistent chains are sharded along
+    # its first axis, the parameters replicated. Every draw is the one-device draw (the
+    # partitioner splits each counter-based random draw by rows); the statistics are averaged
+    # across devices by one psum (driver.mean_over_rows).
+    params = driver.replicated(state.params, mesh)
+    batch, chains = driver.along_chains((batch, state.chains), mesh)
     mean_h_data = model.prob_h_given_v(params, batch)
-    neg = cfg.estimator.negatives(key, params, batch, mean_h_data, state.chains)
-    ascent = _ascent(params, batch, mean_h_data, neg.v, neg.mean_h)
+    neg = cfg.estimator.negatives(key, params, batch, mean_h_data, chains)
+    neg = neg._replace(chains=driver.along_chains(neg.chains, mesh))
+    ascent = driver.mean_over_rows(_batch_ascent, mesh, params, (batch, mean_h_data, neg.v, neg.mean_h))
     # optax minimises: feed it the NLL gradient, plus the L2 cost on W only.
     grads = jax.tree_util.tree_map(jnp.negative, ascent)
     grads = grads._replace(W=grads.W + hp.weight_decay * params.W)
@@ -388,10 +400,12 @@ def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig
     return TrainState(params, opt_state, neg.chains, state.key, state.step + 1), metrics
 
 
-def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int) -> Callable:
-    """A jitted ``train_step(key, state, batch) -> (state, metrics)`` for these settings."""
+def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int, *, mesh=None) -> Callable:
+    """A jitted ``train_step(key, state, batch) -> (state, metrics)`` for these settings
+    (data-parallel over ``mesh``'s first axis when one is given, as in ``fit``)."""
     cfg = _validated_config(cfg)
-    step = functools.partial(_train_step, hp=hp, cfg=cfg, steps_per_epoch=steps_per_epoch)
+    mesh = _sharding.validated_mesh(mesh)
+    step = functools.partial(_train_step, hp=hp, cfg=cfg, steps_per_epoch=steps_per_epoch, mesh=mesh)
     return jax.jit(step)
 
 
@@ -471,7 +485,7 @@ def _all_finite(tree) -> jax.Array:
 
 
 def _epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig, n_epochs: int,
-            final_epoch=None):
+            final_epoch=None, mesh=None):
     """``epochs`` with the guard's ``DivergenceInfo`` as a third output; ``final_epoch`` (traced):
     the run's last epoch, always evaluated (default: this call's last).
 
@@ -495,10 +509,11 @@ def _epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig
     def train_epoch(state, epoch):
         perm = jax.random.permutation(jax.random.fold_in(key_shuffle, epoch), n_rows)
         batches = data[perm[: steps_per_epoch * cfg.batch_size]].reshape(
-            steps_per_epoch, cfg.batch_size, n_visible)
+            steps_per_epoch, cfg.batch_size, *data.shape[1:])
+        batches = driver.along_chains(batches, mesh, axis=1)  # each device gathers its rows
 
         def body(s, batch):
-            return _train_step(rng.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch)
+            return _train_step(rng.fold_in(key_steps, s.step), s, batch, hp, cfg, steps_per_epoch, mesh)
 
         state, step_metrics = lax.scan(body, state, batches)
         return state, {name: jnp.mean(x, axis=0) for name, x in step_metrics.items()}
@@ -591,18 +606,26 @@ def epochs(state: TrainState, data, held_out, hp: HyperParams, cfg: TrainConfig,
     return state, history
 
 
-_run_epochs_jit = jax.jit(_epochs, static_argnames=("cfg", "n_epochs"))
+_run_epochs_jit = jax.jit(_epochs, static_argnames=("cfg", "n_epochs", "mesh"))
 
 
-def _init_state(key, params, data, learning_rate, cfg: TrainConfig) -> TrainState:
+def _init_state(key, params, data, learning_rate, cfg: TrainConfig, mesh=None) -> TrainState:
     key_chains, key_train = jax.random.split(key)
     steps_per_epoch = data.shape[0] // cfg.batch_size
     opt = _optimizer(cfg, learning_rate, steps_per_epoch)
-    chains = cfg.estimator.init_chains(key_chains, params, data)
-    return TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32))
+    chains = driver.along_chains(cfg.estimator.init_chains(key_chains, params, data), mesh)
+    state = TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32))
+    return place_state(state, mesh)
 
 
-_init_state_jit = jax.jit(_init_state, static_argnames=("cfg",))
+def place_state(state: TrainState, mesh) -> TrainState:
+    """Inside ``jit``: the training state's layout on ``mesh`` — persistent chains sharded with
+    the minibatch rows, everything else replicated. ``mesh=None``: ``state`` unchanged."""
+    rest = driver.replicated(state._replace(chains=None), mesh)
+    return rest._replace(chains=driver.along_chains(state.chains, mesh))
+
+
+_init_state_jit = jax.jit(_init_state, static_argnames=("cfg", "mesh"))
 
 
 # --------------------------------------------------------------------------
@@ -817,19 +840,34 @@ def _divergence_advice(cfg: TrainConfig) -> str:
 # Public drivers
 
 
-def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=None) -> TrainState:
+def _data_parallel_mesh(mesh, cfg: TrainConfig):
+    """``mesh`` validated for data-parallel training: its first axis must divide the minibatch
+    and the persistent chains, which it shards."""
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(cfg.batch_size, mesh, "batch_size")
+    n_chains = getattr(cfg.estimator, "n_chains", None)
+    if n_chains is not None:
+        _sharding.check_divisible(n_chains, mesh, "n_chains (persistent chains)")
+    return mesh
+
+
+def init_state(key, params: RBMParams, data, cfg: TrainConfig, *, learning_rate=None, mesh=None) -> TrainState:
     """The initial ``TrainState``: optimizer state, persistent chains (PCD/PT), key, step 0.
 
     Args:
       learning_rate: the default optimizer's rate (default 0.01), stored in the
         optimizer state; refused when ``cfg`` has its own optimizer.
+      mesh: optional ``jax.sharding.Mesh``: the state is laid out for
+        data-parallel training on it (persistent chains sharded along its first
+        axis, the rest replicated), as ``fit(mesh=...)`` does.
     """
     key = _checks.key(key)
     params = _validated_params(params)
     data, _, cfg, _ = _prepare(params, data, None, cfg, 0)
+    mesh = _data_parallel_mesh(mesh, cfg)
     _refuse_rate_for_own_optimizer(learning_rate, cfg)
     rate = _validated_rate(0.01 if learning_rate is None else learning_rate)
-    return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), _init_config(cfg))
+    return _init_state_jit(key, params, data, jnp.asarray(rate, params.dtype), _init_config(cfg), mesh)
 
 
 def _init_config(cfg: TrainConfig) -> TrainConfig:
@@ -839,12 +877,15 @@ def _init_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
-               weight_decay=0.0, held_out=None):
+               weight_decay=0.0, held_out=None, mesh=None):
     """Continues training ``state`` for ``n_epochs`` epochs in one compiled scan.
 
     Args:
       learning_rate: ``None`` keeps the rate stored in ``state``; a number sets
         the default optimizer's rate from here on (refused with your own optimizer).
+      mesh: optional ``jax.sharding.Mesh`` for data-parallel training (see
+        ``fit``); a state from one device is laid out on it, and the returned
+        state stays there.
 
     Returns:
       ``(state, history)``: history maps metric names to numpy arrays [n_epochs, ...]
@@ -855,9 +896,10 @@ def run_epochs(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, lear
     """
     params = _validated_params(state.params)
     data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    mesh = _data_parallel_mesh(mesh, cfg)
     hp = _validated_decay(weight_decay, params.dtype)
     state = _with_learning_rate(state, learning_rate, cfg)
-    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, None, 1)
+    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, None, 1, mesh)
 
 
 def fit(
@@ -885,6 +927,7 @@ def fit(
     callback: Callable | None = None,
     chunk_epochs: int | None = None,
     return_state: bool = False,
+    mesh=None,
 ):
     """Trains an RBM on ``data`` and returns ``(params, history)``.
 
@@ -1000,6 +1043,16 @@ def fit(
       chunk_epochs: epochs per compiled call when ``callback`` is given (a
         positive int; None: 1).
       return_state: also return the final ``TrainState``.
+      mesh: optional ``jax.sharding.Mesh`` (``rbm_jax.sharding.make_mesh()``):
+        data-parallel training. Each minibatch's rows and the persistent chains
+        are sharded along the mesh's first axis (whose size must divide
+        ``batch_size`` and ``n_chains``), the parameters and the data set are
+        replicated, and each update's sufficient statistics are averaged across
+        devices by one all-reduce. Every random draw is the one-device draw, so
+        the run equals ``mesh=None`` up to the summation order of that
+        all-reduce (1e-10 in float64; float32 runs drift apart slowly, as runs
+        on two machines do). The returned parameters are replicated, the
+        state's chains sharded.
 
     Returns:
       ``(params, history)`` — or ``(params, history, state)`` — where history
@@ -1017,10 +1070,11 @@ def fit(
                       exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate,
                       sigma_warmup_epochs, sigma_floor)
     data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    mesh = _data_parallel_mesh(mesh, cfg)
     hp = _validated_decay(weight_decay, params.dtype)
     rate = jnp.asarray(_validated_rate(learning_rate), params.dtype)
-    state = _init_state_jit(key, params, data, rate, _init_config(cfg))
-    state, history = _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk)
+    state = _init_state_jit(key, params, data, rate, _init_config(cfg), mesh)
+    state, history = _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk, mesh)
     return (state.params, history, state) if return_state else (state.params, history)
 
 
@@ -1028,14 +1082,19 @@ def _concat(parts):
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk):
-    """Runs the compiled epochs (in chunks when there is a callback); the guard's host side."""
+def _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk, mesh=None):
+    """Runs the compiled epochs (in chunks when there is a callback); the guard's host side.
+
+    What comes to the host (the history, the guard's flags, the step) comes by
+    ``sharding.to_host``: whole on every process, also when no process holds all of it.
+    """
     parts, done, warned = [], 0, False
-    final_epoch = jnp.asarray(int(state.step) // (data.shape[0] // cfg.batch_size) + n_epochs, jnp.int32)
+    step = int(_sharding.to_host(state.step))
+    final_epoch = jnp.asarray(step // (data.shape[0] // cfg.batch_size) + n_epochs, jnp.int32)
     while True:
         n = n_epochs - done if callback is None else min(chunk, n_epochs - done)
-        new, part, info = _run_epochs_jit(state, data, held_out, hp, cfg, n, final_epoch)
-        part = jax.tree_util.tree_map(np.asarray, part)
+        new, part, info = _run_epochs_jit(state, data, held_out, hp, cfg, n, final_epoch, mesh)
+        part, info = _sharding.to_host((part, info))
         if cfg.divergence != "off" and int(info.epoch):
             epoch, stopped = int(info.epoch), bool(info.stopped)
             if stopped:
@@ -1061,7 +1120,7 @@ def _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk):
 
 
 def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning_rate=None,
-           weight_decay=0.0, held_out=None, callback=None, chunk_epochs=None):
+           weight_decay=0.0, held_out=None, callback=None, chunk_epochs=None, mesh=None):
     """Continues a saved run for ``n_epochs`` more epochs (see ``rbm_jax.checkpoint``).
 
     Bit-identical to an uninterrupted run with the same settings: every
@@ -1069,7 +1128,9 @@ def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning
     learning rate is the one stored in ``state`` (``learning_rate=`` sets a new
     one for the default optimizer, as in ``run_epochs``). Monitoring and the
     divergence guard follow ``cfg`` as in ``fit`` (the pseudo-likelihood's
-    subset derives from ``state.key``, so it is the run's own).
+    subset derives from ``state.key``, so it is the run's own). ``mesh``: as in
+    ``fit``; a state saved from a mesh and restored onto one device (or the
+    reverse) resumes the same run, equal to rounding (see ``fit``).
 
     Raises:
       DivergenceError: ``cfg.divergence == 'raise'`` and training diverged; the
@@ -1078,18 +1139,22 @@ def resume(state: TrainState, data, n_epochs: int, cfg: TrainConfig, *, learning
     params = _validated_params(state.params)
     chunk = _validated_callback(callback, chunk_epochs)
     data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
+    mesh = _data_parallel_mesh(mesh, cfg)
     hp = _validated_decay(weight_decay, params.dtype)
     state = _with_learning_rate(state, learning_rate, cfg)
-    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk)
+    return _fit_loop(state, data, held_out, hp, cfg, n_epochs, callback, chunk, mesh)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"))
-def _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs):
+@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs", "mesh"))
+def _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs, mesh=None):
     def one(key, p, rate, h):
         state = _init_state(key, p, data, rate, _init_config(cfg))
         return _epochs(state, data, held_out, h, cfg, n_epochs)
 
-    return jax.vmap(one)(keys, params, rates, hp)
+    # With a mesh the models are what is sharded (each device trains whole models; no collective).
+    keys, params, rates, hp = driver.along_chains((keys, params, rates, hp), mesh)
+    data, held_out = driver.replicated((data, held_out), mesh)
+    return driver.along_chains(jax.vmap(one)(keys, params, rates, hp), mesh)
 
 
 def fit_many(
@@ -1114,6 +1179,7 @@ def fit_many(
     log_sigma_rate: float = 0.1,
     sigma_warmup_epochs: int = 1,
     sigma_floor: float = 0.05,
+    mesh=None,
 ):
     """Trains many RBMs at once — seeds and/or hyperparameters — as one vmapped program.
 
@@ -1131,10 +1197,15 @@ def fit_many(
       keys: [n_models] PRNG keys (e.g. ``jax.random.split(key, n_models)``).
       params: ``RBMParams`` shared by all models, or with a leading [n_models] axis.
       learning_rate, weight_decay: scalars or [n_models] arrays.
+      mesh: optional ``jax.sharding.Mesh``: the models are sharded along its
+        first axis (whose size must divide n_models); each device trains whole
+        models, with no collective, so model i equals ``mesh=None``'s (1e-10 in
+        float64; the tests find them bit-identical on a CPU mesh).
       Others: as in ``fit`` (static, shared by all models).
 
     Returns:
-      ``(params [n_models, ...], history)`` with history arrays [n_models, n_epochs, ...].
+      ``(params [n_models, ...], history)`` with history arrays [n_models, n_epochs, ...]:
+      the params sharded along the models with a mesh, the history on the host.
     """
     keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
     if keys.ndim < 1 or (jnp.issubdtype(keys.dtype, jax.dtypes.prng_key) and keys.ndim != 1):
@@ -1143,6 +1214,8 @@ def fit_many(
         if keys.ndim != 2 or keys.dtype != jnp.uint32:
             raise ValueError(f"keys must be typed keys [n_models] or legacy keys [n_models, 2], got {keys.shape} {keys.dtype}")
     n_models = keys.shape[0]
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(n_models, mesh, "n_models (the number of keys)")
     if not hasattr(params, "_fields"):  # a plain (W, b, c) triple
         params = RBMParams(*params)
     # Batched params carry a leading [n_models] axis on every leaf. Every family's
@@ -1164,10 +1237,10 @@ def fit_many(
         params = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n_models, *x.shape)), single)
     rates = jnp.asarray(_validated_rate(_per_model(learning_rate, "learning_rate", n_models)), dtype)
     hp = _validated_decay(_per_model(weight_decay, "weight_decay", n_models), dtype)
-    states, history, info = _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs)
-    history = jax.tree_util.tree_map(np.asarray, history)
+    states, history, info = _fit_many(keys, params, data, held_out, rates, hp, cfg, n_epochs, mesh)
+    history, info = _sharding.to_host((history, info))
     if cfg.divergence != "off":
-        epochs_, reasons, values = (np.asarray(x) for x in info[:3])
+        epochs_, reasons, values = info[:3]
         bad = np.flatnonzero(epochs_)
         if bad.size:
             reason = "; ".join(

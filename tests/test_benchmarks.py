@@ -18,10 +18,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def run_script(name: str, *args: str, timeout: float = 120) -> str:
+def run_script(name: str, *args: str, timeout: float = 120, **env_vars: str) -> str:
     env = dict(os.environ,
                JAX_COMPILATION_CACHE_DIR=str(ROOT / ".jax_cache"),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5")
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0.5", **env_vars)
     res = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
                          cwd=ROOT, env=env, timeout=timeout)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -33,7 +33,9 @@ def positive_finite(x) -> bool:
 
 
 def test_gpu_quick_writes_rates(tmp_path):
-    printed = run_script("gpu.py", "--quick", "--out", str(tmp_path))
+    # Two simulated CPU devices, so the scaling section runs a real (2-device) mesh.
+    printed = run_script("gpu.py", "--quick", "--out", str(tmp_path),
+                         XLA_FLAGS="--xla_force_host_platform_device_count=2")
     (path,) = tmp_path.glob("gpu-quick-*.json")
     result = json.loads(path.read_text())
     env = result["environment"]
@@ -53,6 +55,10 @@ def test_gpu_quick_writes_rates(tmp_path):
     assert fm["n_models"] == 4 and fm["n_epochs"] == 1
     assert positive_finite(fm["models_epochs_per_s"]) and positive_finite(fm["seconds_per_epoch"])
     assert "chain-sweeps/s" in printed and "GFLOP/s" in printed
+    assert result["device_count"] == 2
+    assert [(r["devices"], r["n_chains"]) for r in result["scaling"]] == [(1, 100), (2, 200)]
+    assert result["scaling"][0]["efficiency"] == 1.0
+    assert all(positive_finite(r["chain_sweeps_per_s"]) for r in result["scaling"])
 
 
 def test_bench_quick_families(tmp_path):

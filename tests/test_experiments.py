@@ -61,3 +61,14 @@ def test_gibbs_convergence_quick(tmp_path):
     assert all(a >= b for a, b in zip(exact_tv, exact_tv[1:]))  # the exact curve only falls
     bimodal = summary["bimodal"]
     assert bimodal["pt_error"] < 0.15 and bimodal["gibbs_error"] > 0.4
+
+    # --devices 2 (two simulated CPU devices, in a fresh process: the flag precedes JAX's import)
+    # shards the chains and PT systems; the samples, so every number, are bit-identical.
+    sharded = tmp_path / "sharded"
+    res = subprocess.run([sys.executable, str(EXPERIMENTS / "gibbs_convergence.py"), "--quick", "--devices", "2",
+                          "--out", str(sharded)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sharding over 2 device(s)" in res.stdout
+    on_mesh = json.loads((sharded / "summary.json").read_text())
+    assert on_mesh["sampled_tv"] == summary["sampled_tv"]
+    assert on_mesh["bimodal"] == bimodal

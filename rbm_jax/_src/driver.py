@@ -13,7 +13,13 @@ It alone owns key handling and vmapping:
     same law, reproducible for a given key and number of chains, but not the
     chain run alone (exactness there would need a loop over chains, not vmap);
   * a chain started from a position (``run_from``) splits its key once more:
-    the first half draws the initial state (``kernel.init``), the second runs.
+    the first half draws the initial state (``kernel.init``), the second runs;
+  * with a ``mesh`` (``run_many``/``init_many``), the chains — keys, starts,
+    states, traces — are laid out along the mesh's first axis and the model is
+    replicated; the per-chain keys are the same, so every device runs the very
+    rows it would run on one device and the draws are bit-identical (the
+    tests check it). Sharding lives here, in ``along_chains``/``replicated``:
+    the samplers only pass the mesh through.
 
 A kernel is ``kernel(key, params, settings, state) -> (state, info)``; a
 ``transform(params, state)`` picks what is kept per kept step, so memory does
@@ -30,10 +36,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jax.sharding import NamedSharding, PartitionSpec
+
 from rbm_jax._src import rng
 
-__all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "chain_keys", "Reducer",
-           "running_mean"]
+__all__ = ["run", "run_from", "run_many", "run_many_jit", "run_from_jit", "init_many", "init_many_jit",
+           "chain_keys", "Reducer", "running_mean", "along_chains", "replicated", "mean_over_rows"]
 
 STATIC = ("kernel", "n_steps", "burn_in", "thin", "transform")
 
@@ -84,6 +92,54 @@ def running_mean(transform) -> Reducer:
 
 def _identity(x):
     return x
+
+
+def along_chains(tree, mesh, axis: int = 0):
+    """Inside ``jit``: lays every leaf of ``tree`` out along ``mesh``'s first axis on its dimension ``axis``.
+
+    The one place the library says how independent things (chains, PT systems,
+    AIS runs, minibatch rows, models) are sharded. ``mesh=None``: ``tree`` unchanged.
+    """
+    if mesh is None:
+        return tree
+    spec = PartitionSpec(*([None] * axis), mesh.axis_names[0])
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree_util.tree_map(
+        lambda x: jax.lax.with_sharding_constraint(x, sharding) if jnp.ndim(x) > axis else x, tree)
+
+
+def replicated(tree, mesh):
+    """Inside ``jit``: every leaf of ``tree`` whole on every device of ``mesh`` (the model's
+    parameters and settings). ``mesh=None``: ``tree`` unchanged."""
+    if mesh is None:
+        return tree
+    sharding = NamedSharding(mesh, PartitionSpec())
+    return jax.tree_util.tree_map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def mean_over_rows(fn, mesh, shared, rows):
+    """``fn(shared, rows)``, a mean over the leading rows of every leaf of ``rows``, row-sharded.
+
+    Without a mesh it is the call itself. With one, each device applies ``fn``
+    to its own rows and a single ``psum`` (one all-reduce carrying every leaf
+    of the result) averages the devices' means: equal shards, so this is the
+    mean over all rows, summed in another order than on one device (agreement
+    to rounding, not bit-identity). Data-parallel training reduces its
+    sufficient statistics with it: one collective per update.
+    """
+    if mesh is None:
+        return fn(shared, rows)
+    axis = mesh.axis_names[0]
+    n_shards = mesh.shape[axis]
+
+    def local(shared, rows):
+        total = jax.lax.psum(fn(shared, rows), axis)
+        return jax.tree_util.tree_map(lambda x: x / n_shards, total)
+
+    row_spec = jax.tree_util.tree_map(lambda _: PartitionSpec(axis), rows)
+    shared_spec = jax.tree_util.tree_map(lambda _: PartitionSpec(), shared)
+    return jax.shard_map(local, mesh=mesh, in_specs=(shared_spec, row_spec), out_specs=PartitionSpec())(
+        shared, rows)
 
 
 def chain_keys(key, n_chains: int):
@@ -145,36 +201,47 @@ def run_from(key, kernel, params, settings, x0, n_steps: int, *, burn_in: int = 
 
 
 def run_many(key, kernel, params, settings, starts, n_steps: int, *, burn_in: int = 0, thin: int = 1,
-             transform=None, start: str = "position"):
+             transform=None, start: str = "position", mesh=None):
     """Runs independent chains, one per leading row of ``starts``, vmapped.
 
     Args:
       start: ``"position"`` — rows are positions, started by ``kernel.init``
         (``run_from``); ``"state"`` — rows are kernel states, run as they are.
+      mesh: ``None``, or a ``jax.sharding.Mesh`` whose first axis shards the
+        chains (its size must divide the number of chains: the callers check).
 
     Returns:
       ``(final [n_chains, ...], trace [n_kept, n_chains, ...] or None, last_info [n_chains, ...])``,
-      the trace time-major.
+      the trace time-major; with a mesh, each sharded along the chain axis.
     """
     n_chains = jax.tree_util.tree_leaves(starts)[0].shape[0]
     one = run_from if start == "position" else run
     kwargs = dict(burn_in=burn_in, thin=thin, transform=transform)
+    keys, starts = along_chains((chain_keys(key, n_chains), starts), mesh)
+    params, settings = replicated((params, settings), mesh)
     final, trace, info = jax.vmap(
         lambda k, s: one(k, kernel, params, settings, s, n_steps, **kwargs)
-    )(chain_keys(key, n_chains), starts)
+    )(keys, starts)
     # vmap puts chains first; the contract is time-major [n_kept, n_chains, ...]. A reducer's
     # result has no time axis: it stays [n_chains, ...].
-    if not isinstance(transform, Reducer):
+    reduced = isinstance(transform, Reducer)
+    if not reduced:
         trace = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), trace)
-    return final, trace, info
+    final, info = along_chains((final, info), mesh)
+    return final, along_chains(trace, mesh, axis=0 if reduced else 1), info
 
 
-def init_many(key, kernel, params, settings, positions):
-    """Initial states for many chains: chain ``i`` is ``kernel.init(split(key, n)[i], ..., positions[i])``."""
+def init_many(key, kernel, params, settings, positions, mesh=None):
+    """Initial states for many chains: chain ``i`` is ``kernel.init(split(key, n)[i], ..., positions[i])``
+    (sharded along the chains with a ``mesh``, as in ``run_many``)."""
     n_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    return jax.vmap(lambda k, x: kernel.init(k, params, settings, x))(chain_keys(key, n_chains), positions)
+    keys, positions = along_chains((chain_keys(key, n_chains), positions), mesh)
+    params, settings = replicated((params, settings), mesh)
+    states = jax.vmap(lambda k, x: kernel.init(k, params, settings, x))(keys, positions)
+    return along_chains(states, mesh)
 
 
 #: Compiled entry points, shared by every public sampler so equal structures share compiled code.
-run_many_jit = jax.jit(run_many, static_argnames=STATIC + ("start",))
+run_many_jit = jax.jit(run_many, static_argnames=STATIC + ("start", "mesh"))
 run_from_jit = jax.jit(run_from, static_argnames=STATIC)
+init_many_jit = jax.jit(init_many, static_argnames=("kernel", "mesh"))
