@@ -202,6 +202,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
     mesh = common.mesh_of(args.devices)
+    if mesh is not None:  # checked before the run folder is made
+        from rbm_jax import sharding
+
+        try:
+            sharding.check_divisible(cfg.n_chains, mesh, "n_chains")
+            sharding.check_divisible(cfg.bimodal_chains, mesh, "bimodal_chains (Gibbs chains and PT systems)")
+        except ValueError as err:
+            raise SystemExit(f"error: --devices: {err}") from None
     out = common.output_dir(args.out, "gibbs_convergence", overwrite=args.overwrite)
     with jax.enable_x64(True):  # exact references in float64 (the experiment's choice)
         summary = run(cfg, out, mesh)

@@ -280,6 +280,20 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     plt.close(fig)
 
 
+def check_mesh(cfg: Config, mesh) -> None:
+    """--devices must divide the minibatch and the persistent chains, which it shards."""
+    if mesh is None:
+        return
+    from rbm_jax import sharding
+
+    for n, name in ((cfg.batch_size, "batch_size"), (cfg.n_chains, "n_chains")):
+        if n is not None:
+            try:
+                sharding.check_divisible(n, mesh, f"the config's {name}")
+            except ValueError as err:
+                raise SystemExit(f"error: --devices: {err}") from None
+
+
 def main(argv=None) -> int:
     p = common.parser(__doc__, Config(name="", dataset="", n_hidden=1, methods=(), n_epochs=1,
                                       batch_size=1, learning_rate=1.0))
@@ -299,6 +313,7 @@ def main(argv=None) -> int:
         saved = json.loads((folder / "config.json").read_text())
         saved["methods"] = tuple(saved["methods"])
         cfg = Config(**saved)
+        check_mesh(cfg, mesh)
         out = folder
     else:
         if args.config is None:
@@ -314,6 +329,7 @@ def main(argv=None) -> int:
             cfg = dataclasses.replace(cfg, methods=methods)
         if args.epochs is not None:
             cfg = dataclasses.replace(cfg, n_epochs=common_positive(args.epochs, "--epochs"))
+        check_mesh(cfg, mesh)  # before the run folder is made
         out = common.output_dir(args.out, f"train_rbm/{cfg.name}", overwrite=args.overwrite)
         common.write_json(out / "config.json", dataclasses.asdict(cfg))
 
