@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from rbm_jax import _checks
+from rbm_jax import sharding as _sharding
 from rbm_jax._src import driver as core
 from rbm_jax._src.driver import Reducer, chain_keys, running_mean
 
@@ -105,6 +106,7 @@ def run_chains(
     burn_in: int = 0,
     thin: int = 1,
     transform: Transform | None = None,
+    mesh=None,
 ):
     """Runs many independent chains of one kernel, vmapped, in one compiled program.
 
@@ -115,6 +117,9 @@ def run_chains(
       params: pytree shared by all chains.
       states: pytree of initial states with a leading chain axis ``[n_chains, ...]``.
       n_steps, burn_in, thin, transform: as in ``run_chain``.
+      mesh: optional ``jax.sharding.Mesh``: the chains are sharded along its first
+        axis (which must divide n_chains), ``params`` replicated; bit-identical to
+        ``mesh=None``, and the results come back sharded.
 
     Returns:
       ``(final_states [n_chains, ...], trace [n_steps // thin, n_chains, ...] or None)``;
@@ -139,6 +144,8 @@ def run_chains(
     n_chains = {x.shape[0] for x in leaves}
     if len(n_chains) != 1:
         raise ValueError(f"every leaf of states must have the same number of chains, got {sorted(n_chains)}")
+    mesh = _sharding.validated_mesh(mesh)
+    _sharding.check_divisible(n_chains.pop(), mesh, "n_chains (the leading axis of states)")
     final, trace, _ = core.run_many_jit(key, _Plain(kernel), params, None, states, n_steps, burn_in=burn_in,
-                                        thin=thin, transform=transform, start="state")
+                                        thin=thin, transform=transform, start="state", mesh=mesh)
     return final, trace

@@ -32,7 +32,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rbm_jax import ais, checkpoint, gibbs, sharding, train  # noqa: E402
+from rbm_jax import ais, checkpoint, driver, gibbs, sharding, train  # noqa: E402
 from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams  # noqa: E402
 
 BATCH = P_BATCH = "batch"
@@ -82,42 +82,53 @@ def _categorical(key, nv, q, nh, dtype):
                                 0.3 * jax.random.normal(k2, (nv, q), dtype), 0.3 * jax.random.normal(k3, (nh,), dtype))
 
 
+def _random_walk(key, scale, x):
+    """A kernel of one's own for ``driver.run_chains``: a Gaussian random-walk step."""
+    return x + scale * jax.random.normal(key, x.shape, x.dtype)
+
+
 def sampling() -> dict:
-    """sample_chains (every family, a trace and a reducer) and sample_pt: bit-identical, sharded."""
+    """sample_chains (every family, a trace and a reducer) and sample_pt: bit-identical, sharded.
+
+    Calls repeat earlier ones' shapes and settings where they can, to reuse compiled programs.
+    """
     mesh = sharding.make_mesh(N_DEVICES)
     out = {}
     key = jax.random.key(11)
-    for name, params, v0 in [
+    reducer = gibbs.running_mean(gibbs.keep_v)
+    for name, params, v0, transform in [
         ("binary", _binary(key, 16, 12, jnp.float32),
-         (jax.random.uniform(jax.random.key(1), (64, 16)) < 0.5).astype(jnp.float32)),
-        ("gaussian", _gaussian(key, 10, 8, jnp.float32), jax.random.normal(jax.random.key(2), (32, 10))),
+         (jax.random.uniform(jax.random.key(1), (64, 16)) < 0.5).astype(jnp.float32), reducer),
+        ("gaussian", _gaussian(key, 10, 8, jnp.float32), jax.random.normal(jax.random.key(2), (32, 10)),
+         gibbs.keep_state),
         ("categorical", _categorical(key, 8, 3, 6, jnp.float32),
-         jax.random.randint(jax.random.key(3), (32, 8), 0, 3)),
+         jax.random.randint(jax.random.key(3), (32, 8), 0, 3), gibbs.keep_state),
     ]:
-        a = gibbs.sample_chains(jax.random.key(5), params, v0, 30, burn_in=5, thin=2, transform=gibbs.keep_state)
-        b = gibbs.sample_chains(jax.random.key(5), params, v0, 30, burn_in=5, thin=2, transform=gibbs.keep_state,
-                                mesh=mesh)
+        a = gibbs.sample_chains(jax.random.key(5), params, v0, 30, burn_in=5, thin=2, transform=transform)
+        b = gibbs.sample_chains(jax.random.key(5), params, v0, 30, burn_in=5, thin=2, transform=transform, mesh=mesh)
         out[f"{name}_identical"] = _same(a, b)
         out[f"{name}_final_spec"] = _spec(b[0].v)
-        out[f"{name}_trace_spec"] = _spec(b[1].v)
+        out[f"{name}_trace_spec"] = _spec(b[1] if transform is reducer else b[1].v)
     p = _binary(key, 16, 12, jnp.float32)
     v0 = (jax.random.uniform(jax.random.key(1), (64, 16)) < 0.5).astype(jnp.float32)
-    reducer = gibbs.running_mean(gibbs.keep_v)
-    a = gibbs.sample_chains(jax.random.key(6), p, v0, 40, transform=reducer)
-    b = gibbs.sample_chains(jax.random.key(6), p, v0, 40, transform=reducer, mesh=mesh)
-    out["reducer_identical"], out["reducer_spec"] = _same(a, b), _spec(b[1])
+    one = gibbs.sample_chains(jax.random.key(5), p, v0, 30, burn_in=5, thin=2, transform=reducer)  # compiled above
     a = gibbs.sample_pt(jax.random.key(7), p, v0[:8], 25, n_temps=5)
     b = gibbs.sample_pt(jax.random.key(7), p, v0[:8], 25, n_temps=5, mesh=mesh)
     out["pt_identical"], out["pt_trace_spec"] = _same(a, b), _spec(b[1])
     out["pt_accepted"] = int(np.asarray(b[0].accepted).sum())
-    # A mesh from jax.make_mesh (Explicit axes by default) and a 2 x 2 mesh (the first axis shards).
+    # A mesh from jax.make_mesh (Explicit axes by default; the same program as make_mesh's once its
+    # axes are made Auto) and a 2 x 2 mesh (the first axis shards; the other holds replicas).
     explicit = jax.make_mesh((N_DEVICES,), ("batch",))
-    c = gibbs.sample_chains(jax.random.key(5), p, v0, 10, transform=gibbs.keep_v)
-    d = gibbs.sample_chains(jax.random.key(5), p, v0, 10, transform=gibbs.keep_v, mesh=explicit)
-    out["explicit_mesh_identical"] = _same(c, d)
+    d = gibbs.sample_chains(jax.random.key(5), p, v0, 30, burn_in=5, thin=2, transform=reducer, mesh=explicit)
+    out["explicit_mesh_identical"] = _same(one, d)
+    x0 = jnp.zeros((16, 3))
+    f = driver.run_chains(jax.random.key(8), _random_walk, 0.5, x0, 20, transform=driver.running_mean(gibbs.keep_state))
+    g = driver.run_chains(jax.random.key(8), _random_walk, 0.5, x0, 20, transform=driver.running_mean(gibbs.keep_state),
+                          mesh=mesh)
+    out["run_chains_identical"], out["run_chains_spec"] = _same(f, g), _spec(g[0])
     grid = jax.sharding.Mesh(np.asarray(jax.devices()[:N_DEVICES]).reshape(2, 2), ("batch", "replica"))
-    e = gibbs.sample_chains(jax.random.key(5), p, v0, 10, transform=gibbs.keep_v, mesh=grid)
-    out["grid_mesh_identical"], out["grid_mesh_spec"] = _same(c, e), _spec(e[1])
+    e = gibbs.sample_chains(jax.random.key(5), p, v0, 30, burn_in=5, thin=2, transform=reducer, mesh=grid)
+    out["grid_mesh_identical"], out["grid_mesh_spec"] = _same(one, e), _spec(e[1])
     out["error_n_chains"] = _error(lambda: gibbs.sample_chains(jax.random.key(0), p, v0[:10], 2, mesh=mesh))
     out["error_n_systems"] = _error(lambda: gibbs.sample_pt(jax.random.key(0), p, v0[:6], 2, mesh=mesh))
     out["error_mesh_type"] = _error(lambda: gibbs.sample_chains(jax.random.key(0), p, v0, 2, mesh="batch"))
@@ -142,6 +153,12 @@ def ais_group() -> dict:
     return out
 
 
+def _binary_problem(n_rows: int):
+    """A float64 binary model (10 visible, 6 hidden) and ``n_rows`` rows of Bernoulli(0.3) data."""
+    x = (jax.random.uniform(jax.random.key(1), (n_rows, 10)) < 0.3).astype(jnp.float64)
+    return x, _binary(jax.random.key(2), 10, 6, jnp.float64, 0.1)
+
+
 def _fit_pair(params, x, mesh, **kw):
     a = train.fit(jax.random.key(21), params, x, return_state=True, **kw)
     b = train.fit(jax.random.key(21), params, x, return_state=True, mesh=mesh, **kw)
@@ -153,8 +170,7 @@ def training() -> dict:
     mesh = sharding.make_mesh(N_DEVICES)
     out = {}
     with jax.enable_x64(True):
-        x = (jax.random.uniform(jax.random.key(1), (96, 10)) < 0.3).astype(jnp.float64)
-        p = _binary(jax.random.key(2), 10, 6, jnp.float64, 0.1)
+        x, p = _binary_problem(96)
         common = dict(n_epochs=3, batch_size=16, learning_rate=0.05)
         runs = {}
         for method in ("cd", "pcd", "pt"):
@@ -233,8 +249,7 @@ def many() -> dict:
     mesh = sharding.make_mesh(N_DEVICES)
     out = {}
     with jax.enable_x64(True):
-        x = (jax.random.uniform(jax.random.key(1), (80, 10)) < 0.3).astype(jnp.float64)
-        p = _binary(jax.random.key(2), 10, 6, jnp.float64, 0.1)
+        x, p = _binary_problem(80)
         keys = jax.random.split(jax.random.key(4), 8)
         rates = np.linspace(0.01, 0.08, 8)
         kw = dict(method="pcd", n_epochs=3, batch_size=10, learning_rate=rates, metrics_every=1)

@@ -62,8 +62,15 @@ def test_gibbs_convergence_quick(tmp_path):
     bimodal = summary["bimodal"]
     assert bimodal["pt_error"] < 0.15 and bimodal["gibbs_error"] > 0.4
 
+
+@pytest.mark.slow  # a fresh process compiles everything again (tests/test_sharding.py runs in CI)
+def test_gibbs_convergence_on_two_devices_is_bit_identical(tmp_path):
     # --devices 2 (two simulated CPU devices, in a fresh process: the flag precedes JAX's import)
     # shards the chains and PT systems; the samples, so every number, are bit-identical.
+    out = tmp_path / "run"
+    assert gibbs_convergence.main(["--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    bimodal = summary["bimodal"]
     sharded = tmp_path / "sharded"
     res = subprocess.run([sys.executable, str(EXPERIMENTS / "gibbs_convergence.py"), "--quick", "--devices", "2",
                           "--out", str(sharded)], capture_output=True, text=True, timeout=300)

@@ -53,12 +53,13 @@ def test_sampling_on_a_mesh_is_bit_identical_and_stays_sharded():
     for family in ("binary", "gaussian", "categorical"):
         assert r[f"{family}_identical"] is True, f"{family}: sample_chains(mesh=...) differs from mesh=None"
         assert r[f"{family}_final_spec"] == ROWS
-        assert r[f"{family}_trace_spec"] == TIME_ROWS
-    assert r["reducer_identical"] is True and r["reducer_spec"] == ROWS
+    assert r["binary_trace_spec"] == ROWS  # a running mean per chain [n_chains, n_visible]
+    assert r["gaussian_trace_spec"] == TIME_ROWS and r["categorical_trace_spec"] == TIME_ROWS
     assert r["pt_identical"] is True and r["pt_trace_spec"] == TIME_ROWS
     assert r["pt_accepted"] > 0  # the swaps ran, so their identity is not vacuous
     assert r["explicit_mesh_identical"] is True  # jax.make_mesh's Explicit axes are accepted
-    assert r["grid_mesh_identical"] is True and r["grid_mesh_spec"] == TIME_ROWS  # 2 x 2: first axis shards
+    assert r["run_chains_identical"] is True and r["run_chains_spec"] == ROWS  # a kernel of one's own
+    assert r["grid_mesh_identical"] is True and r["grid_mesh_spec"] == ROWS  # 2 x 2: the first axis shards
     assert r["error_n_chains"].startswith("ValueError: n_chains") and "use 8 or 12" in r["error_n_chains"]
     assert r["error_n_systems"].startswith("ValueError: n_systems")
     assert r["error_mesh_type"].startswith("TypeError: mesh must be a jax.sharding.Mesh")
