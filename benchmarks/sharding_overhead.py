@@ -1,8 +1,9 @@
 """What sharding costs: the same work on a 4-device mesh against one device, in one process.
 
 Run:  .venv/bin/python benchmarks/sharding_overhead.py [--quick] [--repeats N] [--out DIR] [--devices N]
-On a machine without N accelerators it forces N CPU devices (``--devices``, default 4;
-``XLA_FLAGS=--xla_force_host_platform_device_count=N``, set before JAX is imported). Writes
+It measures a mesh of N CPU devices (``--devices``, default 4), on any machine: it sets
+``JAX_PLATFORMS=cpu`` (unless set) and ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
+before JAX is imported; ``benchmarks/gpu.py`` measures accelerators. Writes
 ``sharding_overhead.json`` and ``.md`` (quick: ``sharding_overhead-quick.*``) under ``--out``
 (default ``benchmarks/results``).
 
@@ -47,9 +48,12 @@ def _devices_from_argv(argv) -> int:
     return 4
 
 
-if __name__ == "__main__" and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count="
-                               f"{_devices_from_argv(sys.argv[1:])}").strip()
+if __name__ == "__main__":
+    # The CPU mesh, also on a machine with accelerators (benchmarks/gpu.py measures those).
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count="
+                                   f"{_devices_from_argv(sys.argv[1:])}").strip()
 
 import jax  # noqa: E402
 import optax  # noqa: E402
