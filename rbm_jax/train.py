@@ -613,12 +613,11 @@ def _init_state(key, params, data, learning_rate, cfg: TrainConfig, mesh=None) -
     key_chains, key_train = jax.random.split(key)
     steps_per_epoch = data.shape[0] // cfg.batch_size
     opt = _optimizer(cfg, learning_rate, steps_per_epoch)
-    chains = driver.along_chains(cfg.estimator.init_chains(key_chains, params, data), mesh)
-    state = TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32))
-    return place_state(state, mesh)
+    chains = cfg.estimator.init_chains(key_chains, params, data)
+    return _placed(TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32)), mesh)
 
 
-def place_state(state: TrainState, mesh) -> TrainState:
+def _placed(state: TrainState, mesh) -> TrainState:
     """Inside ``jit``: the training state's layout on ``mesh`` — persistent chains sharded with
     the minibatch rows, everything else replicated. ``mesh=None``: ``state`` unchanged."""
     rest = driver.replicated(state._replace(chains=None), mesh)
