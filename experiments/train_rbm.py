@@ -73,6 +73,8 @@ class Config:
     sample_chains: int = 10
     sample_sweeps: int = 1000
     seed: int = 0
+    centering: str | None = None  # centered gradients: None, "data", "model" or "average" (train.fit)
+    centering_rate: float = 0.1
 
     @property
     def betas(self) -> tuple:
@@ -121,6 +123,7 @@ def train_config(cfg: Config, method: str) -> train.TrainConfig:
         betas=cfg.betas if method == "pt" else None, optimizer=optimizer,
         metrics_every=cfg.metrics_every,
         exact_likelihood=cfg.dataset in ("bas4", "modes"),
+        centering=cfg.centering, centering_rate=cfg.centering_rate,
     )
 
 
@@ -302,6 +305,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--resume", type=pathlib.Path, help="continue the run in this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--centering", choices=train.CENTERINGS,
+                   help="centered gradients with these offsets (binary models; default: plain)")
     common.add_devices_argument(p)
     args = p.parse_args(argv)
     mesh = common.mesh_of(args.devices)
@@ -329,6 +334,8 @@ def main(argv=None) -> int:
             cfg = dataclasses.replace(cfg, methods=methods)
         if args.epochs is not None:
             cfg = dataclasses.replace(cfg, n_epochs=common_positive(args.epochs, "--epochs"))
+        if args.centering is not None:
+            cfg = dataclasses.replace(cfg, centering=args.centering)
         check_mesh(cfg, mesh)  # before the run folder is made
         out = common.output_dir(args.out, f"train_rbm/{cfg.name}", overwrite=args.overwrite)
         common.write_json(out / "config.json", dataclasses.asdict(cfg))

@@ -21,7 +21,7 @@ Model statistics use hidden probabilities σ(c + Wᵀv) of the negative
 samples (Rao-Blackwellised), as Hinton's guide recommends.
 
 Contract:
-  * ``TrainState(params, opt_state, chains, key, step)``; update ``t`` uses
+  * ``TrainState(params, opt_state, chains, key, step, offsets)``; update ``t`` uses
     ``jax.random.fold_in(step_key, t)``, so a run resumed from a saved state
     is bit-identical to an uninterrupted one.
   * Any optax optimizer (``optimizer=`` wins over ``learning_rate``); the
@@ -47,6 +47,11 @@ Contract:
     (see ``fit``).
   * ``fit_many`` trains many models (seeds, learning rates, weight decays) as
     one vmapped program; model i equals model i trained alone by ``fit``.
+  * Centered gradients (``centering='data' | 'model' | 'average'``, binary RBMs;
+    Melchior, Fischer & Wiskott, JMLR 2016): the gradient and the optimizer live
+    in centered coordinates (W, b_c, c_c) with offsets μ, λ that track their
+    targets at ``centering_rate``; ``state.params`` stays the plain model, so
+    everything downstream (monitoring, sampling, the returned params) is unchanged.
 
 References:
   G. Hinton, Training products of experts by minimizing contrastive divergence, 2002.
@@ -72,7 +77,7 @@ from rbm_jax import _checks, exact
 from rbm_jax import sharding as _sharding
 from rbm_jax._src import driver, enumeration, fit_metrics, model, rng
 from rbm_jax.estimators import CD, PCD, PT, ESTIMATORS, Estimator, as_estimator, cd, pcd, pt
-from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams, TrainState
+from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, Offsets, RBMParams, TrainState
 
 __all__ = [
     "METHODS",
@@ -107,7 +112,17 @@ __all__ = [
     "resume",
     "fit",
     "fit_many",
+    "CENTERINGS",
+    "Offsets",
+    "initial_offsets",
+    "centered_params",
+    "fold_offsets",
+    "shift_offsets",
+    "centered_ascent_direction",
 ]
+
+#: What ``centering=`` may be (besides None): where the offsets' targets come from.
+CENTERINGS = ("data", "model", "average")
 
 #: The shorthand names of ``method``.
 METHODS = tuple(ESTIMATORS)
@@ -196,6 +211,9 @@ class TrainConfig:
     log_sigma_rate: float = 0.1  # log σ's updates are scaled by this (0 holds σ fixed)
     sigma_warmup_epochs: int = 1  # epochs with σ held fixed before it learns
     sigma_floor: float = 0.05  # σ is kept >= this (in the data's units)
+    # Centered gradients (binary RBMs; Melchior, Fischer & Wiskott 2016): see fit.
+    centering: str | None = None  # None, "data", "model" or "average"
+    centering_rate: float = 0.1  # the offsets move this fraction towards their targets per update
 
     @property
     def estimator(self) -> Estimator:
@@ -219,6 +237,78 @@ def _ascent(params, v_data, mean_h_data, v_model, mean_h_model):
     return jax.tree_util.tree_map(jnp.subtract, pos, neg)
 
 
+# --------------------------------------------------------------------------
+# Centering: offsets μ (visible) and λ (hidden) subtracted from the units in the energy.
+
+
+def initial_offsets(params: RBMParams, data) -> Offsets:
+    """μ = the data's mean visible vector, λ = 0.5: where centered training starts."""
+    params = _checks.rbm_params(params)
+    _refuse_centering_of(params)
+    data = _checks.visible_data(params, data, "data")
+    return _initial_offsets(params, data)
+
+
+def _initial_offsets(params, data) -> Offsets:
+    return Offsets(jnp.mean(data, axis=0).astype(params.dtype), jnp.full((params.n_hidden,), 0.5, params.dtype))
+
+
+def centered_params(params: RBMParams, offsets: Offsets) -> RBMParams:
+    """The centered coordinates (W, b_c, c_c) of plain ``params``: b_c = b + Wλ, c_c = c + Wᵀμ."""
+    return RBMParams(params.W, params.b + params.W @ offsets.lam, params.c + offsets.mu @ params.W)
+
+
+def fold_offsets(centered: RBMParams, offsets: Offsets) -> RBMParams:
+    """The plain params of centered coordinates: W, b = b_c − Wλ, c = c_c − Wᵀμ (the same model,
+    whose energy differs by the constant μᵀWλ − μᵀb_c − λᵀc_c)."""
+    return RBMParams(centered.W, centered.b - centered.W @ offsets.lam, centered.c - offsets.mu @ centered.W)
+
+
+def shift_offsets(centered: RBMParams, offsets: Offsets, new: Offsets) -> RBMParams:
+    """Centered coordinates after the offsets move to ``new``, the model unchanged:
+    b_c += W(λ′ − λ), c_c += Wᵀ(μ′ − μ)."""
+    return RBMParams(centered.W, centered.b + centered.W @ (new.lam - offsets.lam),
+                     centered.c + (new.mu - offsets.mu) @ centered.W)
+
+
+def _centered_rows(shared, rows):
+    """The centered ascent and the offsets' targets, as means over rows (``driver.mean_over_rows``).
+
+    ∇W = ⟨(v−μ)(h−λ)ᵀ⟩_data − ⟨(v−μ)(h−λ)ᵀ⟩_model, ∇b_c = ⟨v⟩_data − ⟨v⟩_model (written
+    ⟨v−μ⟩ − ⟨v−μ⟩, the same), ∇c_c = ⟨h⟩_data − ⟨h⟩_model, h replaced by P(h|v).
+    """
+    params, offsets = shared
+    v_data, mean_h_data, v_model, mean_h_model = rows
+    mu, lam = offsets
+    ascent = _ascent(params, v_data - mu, mean_h_data - lam, v_model - mu, mean_h_model - lam)
+    means = tuple(jnp.mean(x, axis=0) for x in rows)
+    return ascent, means
+
+
+def centered_ascent_direction(params: RBMParams, offsets: Offsets, v_data, v_model) -> RBMParams:
+    """The ascent direction in centered coordinates (W, b_c, c_c), for samples ``v_model``.
+
+    Equals −∇ over (W, b_c, c_c) of [mean F(v_data) − mean F(stop_gradient(v_model))] with F
+    the free energy of ``fold_offsets((W, b_c, c_c), offsets)``; with μ = λ = 0 it is
+    ``ascent_direction``.
+    """
+    params = _checks.rbm_params(params)
+    _refuse_centering_of(params)
+    v_data = _checks.visible_data(params, v_data, "v_data")
+    v_model = _checks.visible_data(params, v_model, "v_model")
+    offsets = Offsets(*(jnp.asarray(x, params.dtype) for x in offsets))
+    rows = (v_data, model.prob_h_given_v(params, v_data), v_model, model.prob_h_given_v(params, v_model))
+    return _centered_rows((params, offsets), rows)[0]
+
+
+def _refuse_centering_of(params) -> None:
+    if not isinstance(params, RBMParams):
+        raise ValueError(
+            f"centering applies to binary RBMs (RBMParams), got {type(params).__name__}: its offsets "
+            f"are the mean of binary units; Gaussian visible units are centered by standardising the data, "
+            f"and categorical ones are not implemented")
+
+
 def ascent_direction(params: RBMParams, v_data, v_model) -> RBMParams:
     """Data statistics minus model statistics: the log-likelihood ascent direction.
 
@@ -239,7 +329,7 @@ def ascent_direction(params: RBMParams, v_data, v_model) -> RBMParams:
                    v_model, model.prob_h_given_v(params, v_model))
 
 
-def exact_gradient(params: RBMParams, data) -> RBMParams:
+def exact_gradient(params: RBMParams, data, offsets: Offsets | None = None) -> RBMParams:
     """The exact gradient of the average log-likelihood: data statistics − exact model moments.
 
     Enumerates one layer (``exact.model_moments``), so it is exact for models
@@ -249,6 +339,10 @@ def exact_gradient(params: RBMParams, data) -> RBMParams:
     Gaussian models: log σ's statistic involves v², so the gradient is taken
     by autodiff of the exact log-likelihood (the Gaussian integral in closed
     form).
+
+    With ``offsets`` (binary models), the gradient in centered coordinates (W, b_c, c_c):
+    by the chain rule through b = b_c − Wλ, c = c_c − Wᵀμ, ∇W_c = ∇W − ∇b λᵀ − μ ∇cᵀ (which is
+    ⟨(v−μ)(h−λ)ᵀ⟩_data − ⟨(v−μ)(h−λ)ᵀ⟩_model), ∇b_c = ∇b, ∇c_c = ∇c.
 
     Returns:
       params-shaped gradient (the ascent direction).
@@ -260,7 +354,12 @@ def exact_gradient(params: RBMParams, data) -> RBMParams:
         return jax.grad(_exact_log_likelihood)(params, data)
     pos = model.statistics(params, data, model.prob_h_given_v(params, data))
     m = exact.model_moments(params)
-    return type(params)(pos.W - m.vh, pos.b - m.v, pos.c - m.h)
+    grad = type(params)(pos.W - m.vh, pos.b - m.v, pos.c - m.h)
+    if offsets is None:
+        return grad
+    _refuse_centering_of(params)
+    mu, lam = (jnp.asarray(x, params.dtype) for x in offsets)
+    return RBMParams(grad.W - jnp.outer(grad.b, lam) - jnp.outer(mu, grad.c), grad.b, grad.c)
 
 
 @jax.jit
@@ -375,13 +474,20 @@ def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig
     mean_h_data = model.prob_h_given_v(params, batch)
     neg = cfg.estimator.negatives(key, params, batch, mean_h_data, chains)
     neg = neg._replace(chains=driver.along_chains(neg.chains, mesh))
-    ascent = driver.mean_over_rows(_batch_ascent, mesh, params, (batch, mean_h_data, neg.v, neg.mean_h))
+    rows = (batch, mean_h_data, neg.v, neg.mean_h)
+    offsets = state.offsets
+    if cfg.centering is None:
+        ascent = driver.mean_over_rows(_batch_ascent, mesh, params, rows)
+        coords = params
+    else:  # the gradient, the optimizer and its statistics live in centered coordinates
+        ascent, means = driver.mean_over_rows(_centered_rows, mesh, (params, offsets), rows)
+        coords = centered_params(params, offsets)
     # optax minimises: feed it the NLL gradient, plus the L2 cost on W only.
     grads = jax.tree_util.tree_map(jnp.negative, ascent)
     grads = grads._replace(W=grads.W + hp.weight_decay * params.W)
     # The rate given here is only the constructor's: the update reads the one in opt_state.
     opt = _optimizer(cfg, learning_rate_of(state), steps_per_epoch)
-    updates, opt_state = opt.update(grads, state.opt_state, params)
+    updates, opt_state = opt.update(grads, state.opt_state, coords)
     if isinstance(params, GaussianRBMParams):
         # σ learns more slowly than the rest (its own rate, any optimizer: the update is
         # scaled, not the gradient), is held for a warm-up, and is floored: a Gaussian
@@ -389,6 +495,16 @@ def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig
         warm = state.step < cfg.sigma_warmup_epochs * steps_per_epoch
         updates = updates._replace(log_sigma=jnp.where(warm, 0, cfg.log_sigma_rate) * updates.log_sigma)
     params = optax.apply_updates(params, updates)
+    if cfg.centering is not None:
+        # The state keeps the plain params: (W, b_c, c_c) + u folded with the same offsets is
+        # W + u_W, b + u_b − u_W λ, c + u_c − u_Wᵀ μ. Moving the offsets and shifting b_c, c_c
+        # to match (shift_offsets) leaves the plain params as they are, so only μ, λ change.
+        params = params._replace(b=params.b - updates.W @ offsets.lam, c=params.c - offsets.mu @ updates.W)
+        v_data, h_data, v_model, h_model = means
+        target_v, target_h = {"data": (v_data, h_data), "model": (v_model, h_model),
+                              "average": ((v_data + v_model) / 2, (h_data + h_model) / 2)}[cfg.centering]
+        nu = jnp.asarray(cfg.centering_rate, params.dtype)
+        offsets = Offsets((1 - nu) * offsets.mu + nu * target_v, (1 - nu) * offsets.lam + nu * target_h)
     if isinstance(params, GaussianRBMParams):
         params = params._replace(log_sigma=jnp.maximum(params.log_sigma, np.log(cfg.sigma_floor)))
     elif isinstance(params, CategoricalRBMParams):
@@ -397,7 +513,7 @@ def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig
         # (without weight decay); it keeps the parameters identifiable and comparable.
         params = model.zero_sum_gauge(params)
     metrics = {"grad_norm": optax.tree.norm(ascent), **neg.info}
-    return TrainState(params, opt_state, neg.chains, state.key, state.step + 1), metrics
+    return TrainState(params, opt_state, neg.chains, state.key, state.step + 1, offsets), metrics
 
 
 def make_train_step(cfg: TrainConfig, hp: HyperParams, steps_per_epoch: int, *, mesh=None) -> Callable:
@@ -614,7 +730,10 @@ def _init_state(key, params, data, learning_rate, cfg: TrainConfig, mesh=None) -
     steps_per_epoch = data.shape[0] // cfg.batch_size
     opt = _optimizer(cfg, learning_rate, steps_per_epoch)
     chains = cfg.estimator.init_chains(key_chains, params, data)
-    return _placed(TrainState(params, opt.init(params), chains, key_train, jnp.zeros((), jnp.int32)), mesh)
+    offsets = None if cfg.centering is None else _initial_offsets(params, data)
+    coords = params if offsets is None else centered_params(params, offsets)
+    state = TrainState(params, opt.init(coords), chains, key_train, jnp.zeros((), jnp.int32), offsets)
+    return _placed(state, mesh)
 
 
 def _placed(state: TrainState, mesh) -> TrainState:
@@ -675,6 +794,9 @@ def _validated_config(cfg: TrainConfig) -> TrainConfig:
             raise ValueError(f"{name} must lie in [0, 1), got {m!r}")
     if cfg.optimizer is not None and not isinstance(cfg.optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax GradientTransformation, got {type(cfg.optimizer).__name__}")
+    if cfg.centering is not None and (not isinstance(cfg.centering, str) or cfg.centering not in CENTERINGS):
+        raise ValueError(f"centering must be None or one of {CENTERINGS}, got {cfg.centering!r}")
+    _checks.real_number(cfg.centering_rate, "centering_rate", low=0, high=1)
     return cfg
 
 
@@ -790,6 +912,8 @@ def _prepare(params, data, held_out, cfg, n_epochs):
             f"exact_likelihood enumerates {what} = {n} units ({base}**{n} configurations), more than the cap "
             f"2**{enumeration.MAX_ENUMERATED_UNITS}")
     _validated_sigma_settings(cfg)
+    if cfg.centering is not None:
+        _refuse_centering_of(params)
     if cfg.metrics_every == "auto":
         # Categorical units count as n_visible·q inputs (one-hot rows) in the cost model.
         every = auto_metrics_every(cfg, data.shape[0], 0 if held_out is None else held_out.shape[0],
@@ -801,7 +925,7 @@ def _prepare(params, data, held_out, cfg, n_epochs):
 
 def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                 exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate=0.1,
-                sigma_warmup_epochs=1, sigma_floor=0.05) -> TrainConfig:
+                sigma_warmup_epochs=1, sigma_floor=0.05, centering=None, centering_rate=0.1) -> TrainConfig:
     """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments (``params`` validated)."""
     exact_likelihood = _bool_setting(exact_likelihood, "exact_likelihood", auto=True)
     if exact_likelihood == "auto":
@@ -816,6 +940,8 @@ def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metri
         log_sigma_rate=float(_checks.real_number(log_sigma_rate, "log_sigma_rate", low=0)),
         sigma_warmup_epochs=sigma_warmup_epochs,
         sigma_floor=float(_checks.real_number(sigma_floor, "sigma_floor", low=0, low_open=True)),
+        centering=centering,
+        centering_rate=float(_checks.real_number(centering_rate, "centering_rate", low=0, high=1)),
     )
 
 
@@ -926,6 +1052,8 @@ def fit(
     callback: Callable | None = None,
     chunk_epochs: int | None = None,
     return_state: bool = False,
+    centering: str | None = None,
+    centering_rate: float = 0.1,
     mesh=None,
 ):
     """Trains an RBM on ``data`` and returns ``(params, history)``.
@@ -1042,6 +1170,18 @@ def fit(
       chunk_epochs: epochs per compiled call when ``callback`` is given (a
         positive int; None: 1).
       return_state: also return the final ``TrainState``.
+      centering: centered gradients for binary RBMs (Melchior, Fischer & Wiskott,
+        "How to center deep Boltzmann machines", JMLR 2016): None (plain), or
+        where the offsets' targets come from — 'data' (the minibatch's mean v and
+        mean P(h|v)), 'model' (the negative samples' means) or 'average' (the
+        mean of the two). Offsets start at μ = the data's mean v, λ = 0.5, and
+        move ``centering_rate`` of the way to their targets after every update.
+        The gradient and the optimizer (its momentum, Adam's statistics) work in
+        the centered coordinates (W, b_c, c_c); the state keeps the plain params
+        and the offsets (``TrainState.offsets``), so resuming is bit-identical,
+        and the returned params are ordinary ``RBMParams``. Gaussian and
+        categorical models are refused (see ``centered_ascent_direction``).
+      centering_rate: in [0, 1] (0 holds the offsets at their start).
       mesh: optional ``jax.sharding.Mesh`` (``rbm_jax.sharding.make_mesh()``):
         data-parallel training. Each minibatch's rows and the persistent chains
         are sharded along the mesh's first axis (whose size must divide
@@ -1067,7 +1207,7 @@ def fit(
     chunk = _validated_callback(callback, chunk_epochs)
     cfg = _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate,
-                      sigma_warmup_epochs, sigma_floor)
+                      sigma_warmup_epochs, sigma_floor, centering, centering_rate)
     data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
     mesh = _data_parallel_mesh(mesh, cfg)
     hp = _validated_decay(weight_decay, params.dtype)
@@ -1178,6 +1318,8 @@ def fit_many(
     log_sigma_rate: float = 0.1,
     sigma_warmup_epochs: int = 1,
     sigma_floor: float = 0.05,
+    centering: str | None = None,
+    centering_rate: float = 0.1,
     mesh=None,
 ):
     """Trains many RBMs at once — seeds and/or hyperparameters — as one vmapped program.
@@ -1224,7 +1366,7 @@ def fit_many(
     single = _validated_params(single)
     cfg = _fit_config(single, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate,
-                      sigma_warmup_epochs, sigma_floor)
+                      sigma_warmup_epochs, sigma_floor, centering, centering_rate)
     data, held_out, cfg, n_epochs = _prepare(single, data, held_out, cfg, n_epochs)
     dtype = single.dtype
     if batched:

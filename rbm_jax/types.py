@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-__all__ = ["RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "PARAMS_TYPES", "GibbsState", "PTState", "TrainState"]
+__all__ = ["RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "PARAMS_TYPES", "GibbsState", "PTState", "TrainState", "Offsets"]
 
 
 # Shape questions every params type answers the same way (NamedTuples take no mixins).
@@ -124,3 +124,15 @@ class TrainState(NamedTuple):
     chains: Any  # None (CD), GibbsState [n_chains, ...] (PCD) or PTState [n_chains, ...] (PT)
     key: jax.Array  # base key: update t uses fold_in(split(key)[0], t)
     step: jax.Array  # [] int32, updates done so far
+    offsets: Any = None  # centered training: Offsets(mu [n_visible], lam [n_hidden]); None otherwise
+
+
+class Offsets(NamedTuple):
+    """The centering offsets of a binary RBM (Melchior, Fischer & Wiskott 2016).
+
+    In centered coordinates E(v, h) = −(v−μ)ᵀW(h−λ) − (v−μ)ᵀb_c − (h−λ)ᵀc_c, the same model as
+    ``RBMParams(W, b_c − Wλ, c_c − Wᵀμ)`` up to a constant.
+    """
+
+    mu: jax.Array  # [n_visible] visible offset μ
+    lam: jax.Array  # [n_hidden] hidden offset λ
