@@ -79,3 +79,21 @@ def test_gibbs_convergence_on_two_devices_is_bit_identical(tmp_path):
     on_mesh = json.loads((sharded / "summary.json").read_text())
     assert on_mesh["sampled_tv"] == summary["sampled_tv"]
     assert on_mesh["bimodal"] == bimodal
+
+
+import centering  # noqa: E402
+
+
+@pytest.mark.slow  # twelve fit_many programs to compile (about 45 s)
+def test_centering_quick_writes_its_table(tmp_path):
+    out = tmp_path / "run"
+    assert centering.main(["--quick", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["quick"] is True
+    assert (out / "centering.png").stat().st_size > 10_000
+    rows = summary["results"]
+    assert len(rows) == 12
+    for row in rows.values():
+        assert len(row["abs_gap_per_seed"]) == 3 and 0 <= row["median_abs_gap"] < 2
+    # Even the short runs: centered CD with data offsets ends nearer the optimum than plain CD.
+    assert rows["cd centered 'data'"]["median_abs_gap"] < rows["cd plain"]["median_abs_gap"]
