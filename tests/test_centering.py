@@ -87,7 +87,8 @@ def test_an_update_that_only_moves_the_offsets_keeps_the_model():
     np.testing.assert_allclose(s1.offsets.lam, rbm.prob_h_given_v(p0, X).mean(0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
+@pytest.mark.parametrize("method", [pytest.param("cd", marks=pytest.mark.slow), "pcd",
+                                    pytest.param("pt", marks=pytest.mark.slow)])
 def test_centering_with_offsets_fixed_at_zero_is_plain_training_bit_for_bit(method):
     X = _bas2()
     p0 = rbm.init_params(jax.random.key(0), 4, 4, data=X)
@@ -121,6 +122,7 @@ def test_centered_training_resumes_bit_identically_and_returns_plain_params(tmp_
     assert isinstance(params, RBMParams)
 
 
+@pytest.mark.slow  # 2 x 3,000 epochs of fit_many; the full reproduction is experiments/centering.py
 def test_centered_cd_beats_plain_cd_on_bars_and_stripes():
     """PyDeep's trainer test, shortened (3 seeds, 3,000 epochs of full-batch CD-1 at 0.1, 'data'
     offsets at rate 1): centering ends nearer the optimum for every seed. The full reproduction:

@@ -164,6 +164,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two fresh processes compile everything (about 20 s of both cores)
 def test_two_processes_multi_host_path(tmp_path):
     """A multi-host run on this machine: two processes, 2 CPU devices each, one 4-device mesh.
 
