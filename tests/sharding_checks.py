@@ -220,7 +220,8 @@ def training() -> dict:
 
 
 def families() -> dict:
-    """Data-parallel fit of the Gaussian and categorical families (float64), and a 2 x 2 mesh."""
+    """Data-parallel fit of the Gaussian and categorical families and of centered training
+    (float64), and a 2 x 2 mesh."""
     mesh = sharding.make_mesh(N_DEVICES)
     out = {}
     with jax.enable_x64(True):
@@ -235,6 +236,12 @@ def families() -> dict:
         out["categorical_params_diff"] = _max_diff(a[0], b[0])
         out["categorical_history_diff"] = _max_diff(a[1], b[1])
         out["categorical_params_moved"] = _max_diff(a[0], c)
+        xb, pb = _binary_problem(64)
+        a, b = _fit_pair(pb, xb, mesh, method="pcd", n_epochs=2, batch_size=8, learning_rate=0.05,
+                         centering="average")
+        out["centered_params_diff"] = _max_diff(a[0], b[0])
+        out["centered_offsets_diff"] = _max_diff(a[2].offsets, b[2].offsets)
+        out["centered_offsets_moved"] = _max_diff(a[2].offsets.lam, jnp.full_like(a[2].offsets.lam, 0.5))
         grid = jax.sharding.Mesh(np.asarray(jax.devices()[:N_DEVICES]).reshape(2, 2), ("batch", "replica"))
         x = (jax.random.uniform(jax.random.key(1), (64, 8)) < 0.3).astype(jnp.float64)
         p = _binary(jax.random.key(2), 8, 5, jnp.float64, 0.1)

@@ -98,13 +98,16 @@ def test_data_parallel_training_and_its_checkpoints_match_one_device():
 
 
 @pytest.mark.slow
-def test_data_parallel_training_of_every_family_and_on_a_2d_mesh():
+def test_data_parallel_training_of_every_family_centered_and_on_a_2d_mesh():
     r = _group("families")
     for family in ("gaussian", "categorical"):
         assert r[f"{family}_params_diff"] <= TOL, family
         assert r[f"{family}_history_diff"] <= TOL, family
         assert r[f"{family}_params_moved"] > 1e-3, family
     assert r["grid_params_diff"] <= TOL
+    # Centered training: the offsets' targets are averaged in the same all-reduce as the statistics.
+    assert r["centered_params_diff"] <= TOL and r["centered_offsets_diff"] <= TOL
+    assert r["centered_offsets_moved"] > 1e-3
 
 
 def test_fit_many_shards_the_models():
