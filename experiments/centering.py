@@ -19,7 +19,7 @@ with the exact log-likelihood over all 8 rows at the last epoch:
 each plain (``centering=None``) and centered with 'data', 'model' and 'average' offsets.
 
 Command:
-    python experiments/centering.py [--seed 0] [--out DIR] [--quick]
+    python experiments/centering.py [--seed 0] [--out DIR] [--quick] [--n-seeds 3] [--estimators cd,pcd,pt]
 Writes summary.json and centering.png (median |LL − optimum| against epochs) into the run
 folder. --quick runs a tenth of the epochs: a smoke test, its figures are not the
 reproduction.
@@ -54,6 +54,7 @@ class Config:
     pcd_epochs: int = 20_000
     pt_epochs: int = 5_000
     curve_points: int = 50  # evaluations per run (the exact likelihood; the last epoch always)
+    estimators: tuple = ("cd", "pcd", "pt")
 
     @classmethod
     def quick(cls, seed: int) -> "Config":
@@ -86,6 +87,8 @@ def run(cfg: Config, out) -> dict:
     results, curves = {}, {}
     t0 = time.perf_counter()
     for name, method, lr, epochs, rate_data, rate_other in settings(cfg):
+        if name not in cfg.estimators:
+            continue
         for mode in MODES:
             rate = rate_data if mode == "data" else rate_other
             t = time.perf_counter()
@@ -108,7 +111,8 @@ def run(cfg: Config, out) -> dict:
     plot(curves, out)
     return {"config": dataclasses.asdict(cfg), "optimum": OPTIMUM, "pydeep_bars": {
         f"{k[0]} {k[1] or 'plain'}": v for k, v in PYDEEP_BARS.items()}, "results": results,
-        "seconds": round(time.perf_counter() - t0, 1), "quick": cfg != Config(seed=cfg.seed)}
+        "seconds": round(time.perf_counter() - t0, 1),
+        "quick": dataclasses.replace(cfg, n_seeds=3, estimators=Config.estimators) != Config(seed=cfg.seed)}
 
 
 def plot(curves, out) -> None:
@@ -117,8 +121,9 @@ def plot(curves, out) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, est in zip(axes, ("cd", "pcd", "pt")):
+    names = sorted({label.split(" ", 1)[0] for label in curves}, key=("cd", "pcd", "pt").index)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.2), squeeze=False)
+    for ax, est in zip(axes[0], names):
         for label, (epochs, gap) in curves.items():
             if label.startswith(est + " "):
                 ax.semilogy(epochs, gap, "-o" if len(epochs) == 1 else "-", ms=3, label=label.split(" ", 1)[1])
@@ -132,8 +137,17 @@ def plot(curves, out) -> None:
 
 
 def main(argv=None) -> int:
-    args = common.parse_args(__doc__, Config, argv)
+    p = common.parser(__doc__, Config)
+    p.add_argument("--n-seeds", type=int, default=Config.n_seeds, help="seeds per configuration (default 3)")
+    p.add_argument("--estimators", default="cd,pcd,pt", help="comma-separated subset of cd,pcd,pt")
+    args = p.parse_args(argv)
+    estimators = tuple(e.strip() for e in args.estimators.split(",") if e.strip())
+    bad = [e for e in estimators if e not in ("cd", "pcd", "pt")]
+    if args.seed < 0 or args.n_seeds < 1 or bad or not estimators:
+        raise SystemExit(f"error: need --seed >= 0, --n-seeds >= 1 and --estimators from cd,pcd,pt; got "
+                         f"{args.seed}, {args.n_seeds}, {args.estimators!r}")
     cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
+    cfg = dataclasses.replace(cfg, n_seeds=args.n_seeds, estimators=estimators)
     out = common.output_dir(args.out, "centering", overwrite=args.overwrite)
     summary = run(cfg, out)
     common.write_json(out / "summary.json", summary)
