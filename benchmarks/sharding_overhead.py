@@ -36,24 +36,15 @@ import os
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-
-def _devices_from_argv(argv) -> int:
-    for i, a in enumerate(argv):
-        if a == "--devices" and i + 1 < len(argv) and argv[i + 1].isdigit():
-            return int(argv[i + 1])
-        if a.startswith("--devices=") and a.split("=", 1)[1].isdigit():
-            return int(a.split("=", 1)[1])
-    return 4
-
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "experiments"))
+import common  # noqa: E402  (experiments/common.py: the --devices flag, before JAX is imported)
 
 if __name__ == "__main__":
     # The CPU mesh, also on a machine with accelerators (benchmarks/gpu.py measures those).
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count="
-                                   f"{_devices_from_argv(sys.argv[1:])}").strip()
+    common.simulate_cpu_devices(default=4)
 
 import jax  # noqa: E402
 import optax  # noqa: E402

@@ -44,15 +44,16 @@ def parser(doc: str, config_cls) -> argparse.ArgumentParser:
     return p
 
 
-def simulate_cpu_devices(argv: Sequence[str] | None = None) -> None:
-    """Call BEFORE importing JAX: with ``--devices N`` on the command line, lets a machine whose
-    only devices are CPU cores show N of them (``--xla_force_host_platform_device_count``).
+def simulate_cpu_devices(argv: Sequence[str] | None = None, default: int | None = None) -> None:
+    """Call BEFORE importing JAX: with ``--devices N`` on the command line (else ``default``),
+    lets a machine whose only devices are CPU cores show N of them
+    (``--xla_force_host_platform_device_count``).
 
     The flag only shapes the CPU platform: on a machine with N accelerators JAX uses them
     and this changes nothing. A flag already in ``XLA_FLAGS`` wins.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    n = None
+    n = None if default is None else str(default)
     for i, arg in enumerate(argv):
         if arg == "--devices" and i + 1 < len(argv):
             n = argv[i + 1]

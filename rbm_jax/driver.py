@@ -145,7 +145,7 @@ def run_chains(
     if len(n_chains) != 1:
         raise ValueError(f"every leaf of states must have the same number of chains, got {sorted(n_chains)}")
     mesh = _sharding.validated_mesh(mesh)
-    _sharding.check_divisible(n_chains.pop(), mesh, "n_chains (the leading axis of states)")
+    _sharding.check_divisible(leaves[0].shape[0], mesh, "n_chains (the leading axis of states)")
     final, trace, _ = core.run_many_jit(key, _Plain(kernel), params, None, states, n_steps, burn_in=burn_in,
                                         thin=thin, transform=transform, start="state", mesh=mesh)
     return final, trace

@@ -348,6 +348,8 @@ def exact_gradient(params: RBMParams, data, offsets: Offsets | None = None) -> R
       params-shaped gradient (the ascent direction).
     """
     params = _checks.rbm_params(params)
+    if offsets is not None:
+        _refuse_centering_of(params)
     data = _checks.visible_data(params, data, "data")
     exact.log_partition(params)  # validates finiteness and the enumeration size
     if isinstance(params, GaussianRBMParams):
@@ -357,7 +359,6 @@ def exact_gradient(params: RBMParams, data, offsets: Offsets | None = None) -> R
     grad = type(params)(pos.W - m.vh, pos.b - m.v, pos.c - m.h)
     if offsets is None:
         return grad
-    _refuse_centering_of(params)
     mu, lam = (jnp.asarray(x, params.dtype) for x in offsets)
     return RBMParams(grad.W - jnp.outer(grad.b, lam) - jnp.outer(mu, grad.c), grad.b, grad.c)
 
