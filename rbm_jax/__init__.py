@@ -23,6 +23,7 @@ from rbm_jax import (
     rbm,
     sharding,
     sklearn_interop,
+    tempering,
     train,
     types,
 )
@@ -30,6 +31,6 @@ from rbm_jax.types import CategoricalRBMParams, GaussianRBMParams, RBMParams
 
 __all__ = [
     "RBMParams", "GaussianRBMParams", "CategoricalRBMParams", "ais", "binary", "checkpoint", "data", "diagnostics", "driver", "estimators", "exact",
-    "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sharding", "sklearn_interop", "train", "types",
+    "gibbs", "gradcheck", "metrics", "mlp", "montecarlo", "rbm", "sharding", "sklearn_interop", "tempering", "train", "types",
 ]
 __version__ = "0.2.0"

@@ -32,10 +32,12 @@ import numpy as np
 
 from rbm_jax import _checks
 from rbm_jax._src import driver, model, rng
-from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
+from rbm_jax._src.ladder import respace
+from rbm_jax._src.sweep import PATHS, PTSettings, SweepSettings, build_pt, build_sweep
+from rbm_jax.types import PTState
 
-__all__ = ["Negatives", "Estimator", "CD", "PCD", "PT", "cd", "pcd", "pt", "ESTIMATORS", "as_estimator",
-           "default_ladder", "random_rows"]
+__all__ = ["Negatives", "Estimator", "CD", "PCD", "PT", "LadderState", "PTChains", "cd", "pcd", "pt", "ESTIMATORS",
+           "as_estimator", "default_ladder", "random_rows"]
 
 _SWEEP = build_sweep()
 _PT_KERNEL = build_pt()
@@ -89,6 +91,11 @@ class Estimator:
     def init_chains(self, key, params, data):
         return None
 
+    def place_chains(self, chains, mesh):
+        """Inside ``jit``: the chains' layout on ``mesh`` — every leaf along its first axis (the
+        chains), as the minibatch rows. An estimator whose chains carry shared values overrides it."""
+        return driver.along_chains(chains, mesh)
+
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
         raise NotImplementedError
 
@@ -134,54 +141,149 @@ class PCD(Estimator):
         return Negatives(state.v, info.mean_h, state, {})
 
 
+class LadderState(NamedTuple):
+    """The PT ladder as training carries it (traced: re-tuned without recompiling, per model)."""
+
+    betas: jax.Array  # [n_temps] decreasing from 1
+    reference: Any  # Reference of the reference path's β = 0 end (the data's base-rate model), or None
+    every: jax.Array  # [] int32 updates between re-tunings (0: the ladder stays as it is)
+    since: jax.Array  # [] int32 updates since the last re-tuning
+
+
+class PTChains(NamedTuple):
+    """Persistent PT systems with their ladder (the reference path, or an adaptive ladder)."""
+
+    systems: PTState  # [n_chains, ...] one PT system per persistent chain
+    ladder: LadderState  # shared by the systems
+
+
 @dataclasses.dataclass(frozen=True)
 class PT(Estimator):
     """Persistent parallel-tempering systems, k PT steps per update; negatives from the β = 1 rung
-    (Desjardins et al. 2010)."""
+    (Desjardins et al. 2010).
 
-    betas: tuple | None = None  # ladder, betas[0] == 1; default: default_ladder()
+    ``path='tempered'`` (default) tempers the joint energy, π_β ∝ exp(−β E), on a fixed
+    ladder (its chains are a ``PTState``). ``path='reference'`` runs the rungs on the
+    path from the data's base-rate model (β = 0) to the model, with non-reversible swaps
+    (one phase per step, even and odd pairs in turn). ``betas='adaptive'`` re-spaces the
+    ladder every ``adapt_every`` epochs so that its pairs reject equally often, from the
+    swap counts since the last re-tuning (``rbm_jax.tempering`` explains the rule).
+    With either, the chains are ``PTChains(systems, ladder)`` and the ladder is a traced
+    value in the training state: a new ladder does not recompile, and under ``fit_many``
+    every model has its own.
+    """
+
+    betas: tuple | str | None = None  # ladder, betas[0] == 1; 'adaptive'; default: see ``ladder``
     n_chains: int | None = None  # PT systems; default: one per minibatch row
+    path: str = "tempered"  # 'tempered' or 'reference'
+    n_temps: int | None = None  # rungs of a default or adaptive ladder (default 10)
+    adapt_every: int = 10  # epochs between re-tunings of an adaptive ladder
+    batch_size: int | None = None  # the minibatch size, filled by resolve: epochs -> updates
 
     name = "pt"
     persistent = True
 
     @property
+    def adaptive(self) -> bool:
+        return isinstance(self.betas, str) and self.betas == "adaptive"
+
+    @property
     def ladder(self) -> tuple:
-        return default_ladder() if self.betas is None else tuple(self.betas)
+        """The starting ladder: ``betas``, or ``default_ladder()`` on the tempered path and ``n_temps``
+        rungs evenly spaced from 1 to 0 on the reference path (also where an adaptive one starts)."""
+        if self.betas is not None and not self.adaptive:
+            return tuple(self.betas)
+        n = 10 if self.n_temps is None else self.n_temps
+        if self.path == "reference":
+            return tuple(float(b) for b in np.linspace(1.0, 0.0, n))
+        return default_ladder() if self.n_temps is None else tuple(float(b) for b in np.geomspace(1.0, 0.1, n))
+
+    @property
+    def carries_ladder(self) -> bool:
+        """Whether the chains carry their ladder (``PTChains``) rather than being a bare ``PTState``."""
+        return self.path == "reference" or self.adaptive
 
     def validate(self):
         super().validate()
         if self.n_chains is not None:
             _checks.positive_int(self.n_chains, "n_chains")
-        _checks.ladder(self.ladder)
+        if self.path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {self.path!r}")
+        if isinstance(self.betas, str) and not self.adaptive:
+            raise ValueError(f"betas must be a ladder, 'adaptive' or None, got {self.betas!r}")
+        if self.n_temps is not None:
+            _checks.positive_int(self.n_temps, "n_temps")
+            if self.betas is not None and not self.adaptive:
+                raise ValueError("give n_temps (for a default or adaptive ladder) or betas, not both")
+        if self.adaptive:
+            _checks.positive_int(self.adapt_every, "adapt_every (epochs between re-tunings)")
+            if len(self.ladder) < 3:
+                raise ValueError("an adaptive ladder needs n_temps >= 3 (its ends stay at 1 and the lowest β)")
+        _checks.ladder(self.ladder, allow_zero=self.path == "reference")
         return self
 
     def resolve(self, batch_size):
-        return self if self.n_chains is not None else dataclasses.replace(self, n_chains=batch_size)
+        chains = batch_size if self.n_chains is None else self.n_chains
+        return dataclasses.replace(self, n_chains=chains, batch_size=batch_size)
 
     @property
     def label(self) -> str:
-        return f"PT-{self.k} ({len(self.ladder)} rungs)"
+        what = (", adaptive" if self.adaptive else "") + (", reference path" if self.path == "reference" else "")
+        return f"PT-{self.k} ({len(self.ladder)} rungs{what})"
 
-    def _settings(self, params) -> PTSettings:
-        return PTSettings(jnp.asarray(self.ladder, params.dtype))
+    @property
+    def _kernel(self):
+        return build_pt(reference=self.path == "reference", alternate=self.path == "reference")
 
     def init_chains(self, key, params, data):
         key_rows, key_h = jax.random.split(key)
         v = random_rows(key_rows, data, self.n_chains)
         n_temps = len(self.ladder)
         v = jnp.broadcast_to(v[:, None, :], (v.shape[0], n_temps, v.shape[1]))
-        return driver.init_many(key_h, _PT_KERNEL, params, self._settings(params), v)
+        betas = jnp.asarray(self.ladder, params.dtype)
+        if not self.carries_ladder:
+            return driver.init_many(key_h, self._kernel, params, PTSettings(betas), v)
+        ref = model.reference_of(params, data) if self.path == "reference" else None
+        every = self.adapt_every * max(data.shape[0] // self.batch_size, 1) if self.adaptive else 0
+        ladder = LadderState(betas, ref, jnp.asarray(every, jnp.int32), jnp.zeros((), jnp.int32))
+        systems = driver.init_many(key_h, self._kernel, params, PTSettings(betas, ref), v)
+        return PTChains(systems, ladder)
+
+    def place_chains(self, chains, mesh):
+        if not self.carries_ladder:
+            return driver.along_chains(chains, mesh)
+        return PTChains(driver.along_chains(chains.systems, mesh), driver.replicated(chains.ladder, mesh))
 
     def negatives(self, key, params, batch, mean_h_data, chains) -> Negatives:
         _, key_run = rng.split(key)
-        new, _, _ = driver.run_many(key_run, _PT_KERNEL, params, self._settings(params), chains, self.k,
-                                    start="state")
-        d_acc = (new.accepted - chains.accepted).sum(0)
-        d_att = (new.attempted - chains.attempted).sum(0)
+        if self.carries_ladder:
+            systems, ladder = chains
+            settings = PTSettings(ladder.betas, ladder.reference)
+        else:
+            systems, ladder = chains, None
+            settings = PTSettings(jnp.asarray(self.ladder, params.dtype))
+        new, _, _ = driver.run_many(key_run, self._kernel, params, settings, systems, self.k, start="state")
+        d_acc = (new.accepted - systems.accepted).sum(0)
+        d_att = (new.attempted - systems.attempted).sum(0)
         v_model = new.v[:, 0]
-        return Negatives(v_model, model.prob_h_given_v(params, v_model), new,
-                         {"swap_acceptance": d_acc / jnp.maximum(d_att, 1)})
+        info = {"swap_acceptance": d_acc / jnp.maximum(d_att, 1)}
+        if ladder is not None:
+            trips = (new.round_trips - systems.round_trips) / jnp.maximum(new.n_phases - systems.n_phases, 1)
+            info = {**info, "round_trip_rate": jnp.mean(trips), "betas": ladder.betas}
+            new, ladder = self._retuned(new, ladder)
+            new = PTChains(new, ladder)
+        return Negatives(v_model, model.prob_h_given_v(params, v_model), new, info)
+
+    def _retuned(self, systems: PTState, ladder: LadderState):
+        """After ``every`` updates: the ladder re-spaced from the swap counts since the last
+        re-tuning (pooled over systems), and the counts restarted."""
+        since = ladder.since + 1
+        due = (ladder.every > 0) & (since >= ladder.every)
+        rejection = 1 - systems.accepted.sum(0) / jnp.maximum(systems.attempted.sum(0), 1)
+        betas = jnp.where(due, respace(ladder.betas, rejection), ladder.betas)
+        keep = jnp.where(due, 0, 1).astype(systems.accepted.dtype)
+        systems = systems._replace(accepted=systems.accepted * keep, attempted=systems.attempted * keep)
+        return systems, ladder._replace(betas=betas, since=jnp.where(due, 0, since))
 
 
 def cd(k: int = 1) -> CD:
@@ -194,19 +296,26 @@ def pcd(k: int = 1, n_chains: int | None = None) -> PCD:
     return PCD(k, n_chains).validate()
 
 
-def pt(k: int = 1, betas=None, n_chains: int | None = None) -> PT:
-    """Persistent PT, k steps per update, ladder ``betas`` (default ``default_ladder()``)."""
-    betas = None if betas is None else tuple(float(b) for b in np.asarray(betas).reshape(-1))
-    return PT(k, betas, n_chains).validate()
+def pt(k: int = 1, betas=None, n_chains: int | None = None, *, path: str = "tempered", n_temps: int | None = None,
+       adapt_every: int = 10) -> PT:
+    """Persistent PT, k steps per update, ladder ``betas`` (default ``default_ladder()``; on
+    ``path='reference'``, n_temps rungs from 1 to 0), or ``betas='adaptive'`` (see ``PT``)."""
+    return PT(k, _ladder_setting(betas), n_chains, path, n_temps, adapt_every).validate()
+
+
+def _ladder_setting(betas):
+    if betas is None or isinstance(betas, str):
+        return betas
+    return tuple(float(b) for b in np.asarray(betas).reshape(-1))
 
 
 #: The shorthand names ``fit(method=...)`` accepts, and the builder each stands for.
 ESTIMATORS = {"cd": cd, "pcd": pcd, "pt": pt}
 
 
-def as_estimator(method, *, k: int = 1, n_chains: int | None = None, betas=None) -> Estimator:
+def as_estimator(method, *, k: int = 1, n_chains: int | None = None, betas=None, path: str = "tempered") -> Estimator:
     """An estimator value from ``method``: an ``Estimator`` as it is, or a shorthand name built
-    with the settings it takes (``k``; ``n_chains`` for pcd and pt; ``betas`` for pt)."""
+    with the settings it takes (``k``; ``n_chains`` for pcd and pt; ``betas`` and ``path`` for pt)."""
     if isinstance(method, Estimator):
         return method.validate()
     if not isinstance(method, str) or method not in ESTIMATORS:
@@ -216,4 +325,4 @@ def as_estimator(method, *, k: int = 1, n_chains: int | None = None, betas=None)
         return cd(k)
     if method == "pcd":
         return pcd(k, n_chains)
-    return pt(k, betas, n_chains)
+    return pt(k, betas, n_chains, path=path)

@@ -48,7 +48,7 @@ from rbm_jax import _checks
 from rbm_jax import sharding as _sharding
 from rbm_jax._src import driver, model
 from rbm_jax._src.driver import Reducer, running_mean
-from rbm_jax._src.sweep import PTSettings, SweepSettings, build_pt, build_sweep
+from rbm_jax._src.sweep import PATHS, PTSettings, Reference, SweepSettings, build_pt, build_sweep
 from rbm_jax.types import GibbsState, PTState, RBMParams
 
 __all__ = [
@@ -61,10 +61,15 @@ __all__ = [
     "sample_chain",
     "sample_chains",
     "geometric_ladder",
+    "reference_ladder",
+    "PATHS",
+    "SWAPS",
+    "pt_settings",
     "pt_init",
     "pt_step",
     "sample_pt",
     "swap_acceptance",
+    "round_trip_rate",
     "keep_state",
     "keep_v",
     "keep_free_energy",
@@ -78,7 +83,6 @@ __all__ = [
 _PLAIN = build_sweep()
 _TEMPERED = build_sweep(tempered=True)
 _CLAMPED = build_sweep(clamped=True)
-_PT = build_pt()
 
 
 # --------------------------------------------------------------------------
@@ -134,11 +138,6 @@ def _validated_mask(mask, n_visible: int) -> jax.Array:
             _checks.unit_values(mask, "clamp mask", binary=True)
         mask = mask.astype(bool)
     return mask
-
-
-def _validated_betas(betas, dtype) -> jax.Array:
-    _checks.ladder(betas)
-    return jnp.asarray(betas).astype(dtype)
 
 
 # --------------------------------------------------------------------------
@@ -370,50 +369,155 @@ def geometric_ladder(n_temps: int, beta_min: float = 0.1, dtype=jnp.float32) -> 
     return jnp.asarray(np.geomspace(1.0, beta_min, n_temps), dtype)
 
 
-def pt_init(key, params: RBMParams, v, betas) -> PTState:
-    """Starts one PT system: rung k at ``v`` ([n_visible], shared) or ``v[k]`` ([n_temps, n_visible]).
+def reference_ladder(n_temps: int, dtype=jnp.float32) -> jax.Array:
+    """The reference path's default ladder: 1 = β_0 > ... > β_{n−1} = 0, evenly spaced in β.
+
+    ``rbm_jax.tempering.adapt_ladder`` re-spaces it so that every pair rejects equally often.
 
     Returns:
-      ``PTState`` with ``h`` drawn from P_{β_k}(h | v) on each rung and zeroed swap counters.
+      [n_temps] inverse temperatures (n_temps >= 2: both ends of the path).
+    """
+    n_temps = _checks.positive_int(n_temps, "n_temps")
+    if n_temps < 2:
+        raise ValueError(f"n_temps must be at least 2 on the reference path (β = 1 and β = 0), got {n_temps}")
+    return jnp.asarray(np.linspace(1.0, 0.0, n_temps), dtype)
+
+
+SWAPS = ("both", "alternate")
+
+
+def pt_settings(params, *, betas=None, n_temps: int = 8, beta_min: float | None = None, path: str = "tempered",
+                data=None, smoothing: float = 1.0, swaps: str | None = None):
+    """Validates a PT configuration; returns ``(kernel, PTSettings)`` for the driver.
+
+    Args:
+      params: a validated params type.
+      betas: the ladder, decreasing from 1 (to 0 or above on the reference path, > 0 on the
+        tempered one); default ``geometric_ladder(n_temps, beta_min)`` (tempered) or
+        ``reference_ladder(n_temps)`` (reference).
+      path: ``'tempered'`` — π_β ∝ exp(−β E); ``'reference'`` — π_β ∝ exp(−β E − (1 − β) E_ref)
+        with E_ref independent units (``data``'s base-rate model, or uniform units without data).
+      data: [n_rows, n_visible] data for the reference (reference path only).
+      smoothing: pseudo-count of the base-rate model's frequencies.
+      swaps: ``'both'`` (even then odd pairs every step) or ``'alternate'`` (one phase per step,
+        even and odd in turn: non-reversible PT's scheme); default 'both' on the tempered path,
+        'alternate' on the reference path.
+    """
+    if not isinstance(path, str) or path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    reference = path == "reference"
+    if swaps is None:
+        swaps = "alternate" if reference else "both"
+    if not isinstance(swaps, str) or swaps not in SWAPS:
+        raise ValueError(f"swaps must be one of {SWAPS}, got {swaps!r}")
+    dtype = params.dtype
+    if reference:
+        if beta_min is not None:
+            raise ValueError("beta_min sets the tempered path's geometric ladder; the reference path's "
+                             "ladder runs to β = 0 (give betas, or n_temps for an evenly spaced one)")
+        if betas is None:
+            betas = reference_ladder(n_temps, dtype)
+        ref_data = None if data is None else _checks.visible_data(params, data, "data")
+        smoothing = _checks.real_number(smoothing, "smoothing (a pseudo-count)", low=0, low_open=True)
+        ref = model.tempering_reference(params, ref_data, smoothing)
+    else:
+        if data is not None:
+            raise ValueError("data sets the reference path's β = 0 end (its base-rate model); "
+                             "path='tempered' has no reference: pass path='reference' to use it")
+        if betas is None:
+            betas = geometric_ladder(n_temps, 0.1 if beta_min is None else beta_min, dtype)
+        ref = None
+    _checks.ladder(betas, allow_zero=reference)
+    betas = jnp.asarray(betas).astype(dtype)
+    return build_pt(reference=reference, alternate=swaps == "alternate"), PTSettings(betas, ref)
+
+
+def pt_init(key, params: RBMParams, v, betas, *, reference=None, swaps: str = "both") -> PTState:
+    """Starts one PT system: rung k at ``v`` ([n_visible], shared) or ``v[k]`` ([n_temps, n_visible]).
+
+    ``reference``: a ``Reference`` (``rbm_jax.tempering.reference``) puts the rungs on the
+    reference path (β = 0 allowed); ``None``, the tempered path.
+
+    Returns:
+      ``PTState`` with ``h`` drawn from π_{β_k}(h | v) on each rung, zeroed swap counters and
+      no direction labels yet.
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    betas = _validated_betas(betas, params.dtype)
+    kernel, settings = _pt_kernel(params, betas, reference, swaps)
     v = _validated_start(params, v, "v")
-    v = jnp.broadcast_to(v, (betas.shape[0], params.n_visible)) if v.ndim == 1 else v
-    if v.shape[0] != betas.shape[0] or v.ndim != 2:
-        raise ValueError(f"v must be [n_visible] or [n_temps, n_visible] with n_temps = {betas.shape[0]}, got {v.shape}")
-    return _PT.init(key, params, PTSettings(betas), v)
+    v = jnp.broadcast_to(v, (settings.betas.shape[0], params.n_visible)) if v.ndim == 1 else v
+    if v.shape[0] != settings.betas.shape[0] or v.ndim != 2:
+        raise ValueError(f"v must be [n_visible] or [n_temps, n_visible] with n_temps = {settings.betas.shape[0]}, "
+                         f"got {v.shape}")
+    return kernel.init(key, params, settings, v)
 
 
-def pt_step(key, params: RBMParams, state: PTState, betas) -> PTState:
-    """One PT step: a Gibbs sweep on every rung at its β, then swaps of even pairs, then odd pairs.
+def _pt_kernel(params, betas, reference, swaps):
+    if not isinstance(swaps, str) or swaps not in SWAPS:
+        raise ValueError(f"swaps must be one of {SWAPS}, got {swaps!r}")
+    _checks.ladder(betas, allow_zero=reference is not None)
+    betas = jnp.asarray(betas).astype(params.dtype)
+    if reference is not None and not isinstance(reference, Reference):
+        raise TypeError(f"reference must be a Reference (rbm_jax.tempering.reference), got {type(reference).__name__}")
+    kernel = build_pt(reference=reference is not None, alternate=swaps == "alternate")
+    return kernel, PTSettings(betas, reference)
+
+
+def pt_step(key, params: RBMParams, state: PTState, betas, *, reference=None, swaps: str = "both") -> PTState:
+    """One PT step: a Gibbs sweep on every rung at its β, then swap phases.
 
     Args:
       key: PRNG key for this step.
       params: ``RBMParams`` of the model (rung 0, β = 1).
       state: ``PTState`` of one system.
-      betas: [n_temps] ladder with ``betas[0] == 1``.
+      betas: [n_temps] ladder with ``betas[0] == 1``, decreasing.
+      reference: a ``Reference`` for the reference path, or ``None`` (tempered path).
+      swaps: ``'both'`` — even pairs then odd pairs; ``'alternate'`` — one phase, even or odd
+        by the number of phases done (``state.n_phases``).
 
     Returns:
-      The next ``PTState``; ``accepted / attempted`` counts accumulate per pair.
+      The next ``PTState``; ``accepted / attempted`` counts accumulate per pair, and
+      ``round_trips`` / ``n_phases`` count round trips and swap phases.
 
     References:
       Swendsen & Wang 1986; Geyer 1991; for RBMs, Desjardins et al. 2010,
-      "Tempered Markov Chain Monte Carlo for training of Restricted Boltzmann Machines".
+      "Tempered Markov Chain Monte Carlo for training of Restricted Boltzmann Machines";
+      Syed, Bouchard-Côté, Deligiannidis & Doucet 2021, "Non-reversible parallel tempering:
+      a scalable highly parallel MCMC scheme", JRSSB.
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    betas = _validated_betas(betas, params.dtype)
-    state = _validated_pt_state(params, state, betas.shape[0])
-    return _PT(key, params, PTSettings(betas), state)[0]
+    kernel, settings = _pt_kernel(params, betas, reference, swaps)
+    state = _validated_pt_state(params, state, settings.betas.shape[0])
+    return kernel(key, params, settings, state)[0]
 
 
 def sample_pt(
     key, params: RBMParams, v0, n_steps: int, *, betas=None, n_temps: int = 8,
-    beta_min: float = 0.1, burn_in: int = 0, thin: int = 1, transform=pt_keep_target_v, mesh=None,
+    beta_min: float | None = None, path: str = "tempered", data=None, smoothing: float = 1.0,
+    swaps: str | None = None, burn_in: int = 0, thin: int = 1, transform=pt_keep_target_v, mesh=None,
 ):
     """Runs many independent parallel-tempering systems, vmapped, under one ``lax.scan``.
+
+    Two paths from the model (β = 1, rung 0) to a tractable end:
+
+    * ``'tempered'`` (default): π_β(v, h) ∝ exp(−β E(v, h)), ladder
+      ``geometric_ladder(n_temps, beta_min)`` (β_min = 0.1) by default;
+    * ``'reference'``: π_β ∝ exp(−β E(v, h) − (1 − β) E_ref(v, h)), the same path
+      as AIS's, with E_ref a model of independent units: ``data``'s base-rate
+      model, or uniform units without data (Gaussian units: N(b, σ²)). β = 0 is
+      legitimate there, and the β = 0 rung's sweep draws v and h independently
+      of the rung's state, so it is refreshed by exact iid draws of the
+      reference at every step. Default ladder ``reference_ladder(n_temps)``, evenly
+      spaced from 1 to 0; ``rbm_jax.tempering.adapt_ladder`` tunes one.
+
+    Each step sweeps every rung, then runs swap phases (``swaps``): 'both' offers
+    the even pairs then the odd pairs a swap every step; 'alternate' runs one phase
+    per step, even and odd in turn (the deterministic even-odd scheme of
+    non-reversible PT, whose round-trip rate has the theory of Syed et al. 2021).
+    The state follows every replica's direction, and counts round trips (reference
+    end → target end → reference end) and swap phases: ``round_trip_rate(final)``.
 
     Args:
       key: PRNG key; system ``i`` uses ``jax.random.split(key, n_systems)[i]``.
@@ -421,8 +525,12 @@ def sample_pt(
       v0: [n_systems, n_visible] (every rung starts there) or
         [n_systems, n_temps, n_visible] (one start per rung).
       n_steps, burn_in, thin: as in ``sample_chains``.
-      betas: the ladder [n_temps] with ``betas[0] == 1``; default
-        ``geometric_ladder(n_temps, beta_min)``.
+      betas: the ladder [n_temps], decreasing from ``betas[0] == 1``.
+      n_temps, beta_min: the default ladder's size and (tempered path) lowest β.
+      path: ``'tempered'`` or ``'reference'``.
+      data: [n_rows, n_visible] data whose base-rate model is the reference (reference path).
+      smoothing: pseudo-count of that base-rate model.
+      swaps: ``'both'`` or ``'alternate'``; default 'both' (tempered), 'alternate' (reference).
       transform: ``transform(params, PTState)`` kept per kept step; the default
         keeps the β = 1 rung's v. Diagnostics belong on that rung only.
       mesh: optional ``jax.sharding.Mesh``: the systems (each a whole ladder)
@@ -432,19 +540,21 @@ def sample_pt(
     Returns:
       ``(final PTState [n_systems, ...], trace [n_kept, n_systems, ...] or None)``,
       sharded along the system axis with a mesh.
-      ``swap_acceptance(final)`` gives the per-pair acceptance rates.
+      ``swap_acceptance(final)`` gives the per-pair acceptance rates,
+      ``round_trip_rate(final)`` the round trips per swap phase.
+
+    References:
+      Syed, Bouchard-Côté, Deligiannidis & Doucet, Non-reversible parallel tempering, JRSSB 2021.
     """
     key = _checks.key(key)
     params = _checks.rbm_params(params)
-    dtype = params.dtype
-    if betas is None:
-        betas = geometric_ladder(n_temps, beta_min, dtype)
-    betas = _validated_betas(betas, dtype)
+    kernel, settings = pt_settings(params, betas=betas, n_temps=n_temps, beta_min=beta_min, path=path, data=data,
+                                   smoothing=smoothing, swaps=swaps)
     n_steps = _checks.nonnegative_int(n_steps, "n_steps")
     burn_in = _checks.nonnegative_int(burn_in, "burn_in")
     thin = _checks.positive_int(thin, "thin")
     v0 = _validated_start(params, v0, "v0")
-    nt = betas.shape[0]
+    nt = settings.betas.shape[0]
     if v0.ndim == 2:
         v0 = jnp.broadcast_to(v0[:, None, :], (v0.shape[0], nt, v0.shape[1]))
     elif v0.ndim != 3 or v0.shape[1] != nt:
@@ -452,9 +562,22 @@ def sample_pt(
             f"v0 must be [n_systems, n_visible] or [n_systems, n_temps={nt}, n_visible], got shape {v0.shape}")
     mesh = _sharding.validated_mesh(mesh)
     _sharding.check_divisible(v0.shape[0], mesh, "n_systems (the rows of v0)")
-    final, trace, _ = driver.run_many_jit(key, _PT, params, PTSettings(betas), v0, n_steps=n_steps,
+    final, trace, _ = driver.run_many_jit(key, kernel, params, settings, v0, n_steps=n_steps,
                                           burn_in=burn_in, thin=thin, transform=transform, mesh=mesh)
     return final, trace
+
+
+def round_trip_rate(state: PTState) -> jax.Array:
+    """Round trips per swap phase, all replicas of a system together, averaged over systems: [].
+
+    A round trip is a replica's journey from the reference end (the last rung)
+    to the target (rung 0) and back; the count is ``state.round_trips`` over
+    ``state.n_phases`` swap phases (from the start of the run; difference two
+    states for a window). With pair rejection rates r_i and well-mixed rungs,
+    non-reversible PT ('alternate' swaps) has rate 1 / (2 + 2 Σ r_i / (1 − r_i))
+    (Syed et al. 2021): ``rbm_jax.tempering.round_trip_rate_theory``.
+    """
+    return jnp.mean(state.round_trips / jnp.maximum(state.n_phases, 1))
 
 
 def swap_acceptance(state: PTState) -> jax.Array:

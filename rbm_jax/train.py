@@ -198,7 +198,8 @@ class TrainConfig:
     k: int = 1
     batch_size: int = 10
     n_chains: int | None = None  # persistent chains / PT systems; default batch_size
-    betas: tuple | None = None  # PT ladder (betas[0] == 1); default geometric(10, 0.1)
+    betas: tuple | str | None = None  # PT ladder (betas[0] == 1) or 'adaptive'; default: see estimators.PT
+    path: str = "tempered"  # PT's path: 'tempered' or 'reference' (see estimators.PT)
     optimizer: Any = None  # an optax GradientTransformation; None: hinton_sgd
     initial_momentum: float = 0.5
     final_momentum: float = 0.9
@@ -218,7 +219,8 @@ class TrainConfig:
     @property
     def estimator(self) -> Estimator:
         """The estimator value, with batch-dependent defaults filled in."""
-        return as_estimator(self.method, k=self.k, n_chains=self.n_chains, betas=self.betas).resolve(self.batch_size)
+        return as_estimator(self.method, k=self.k, n_chains=self.n_chains, betas=self.betas,
+                            path=self.path).resolve(self.batch_size)
 
 
 # --------------------------------------------------------------------------
@@ -471,10 +473,11 @@ def _train_step(key, state: TrainState, batch, hp: HyperParams, cfg: TrainConfig
     # partitioner splits each counter-based random draw by rows); the statistics are averaged
     # across devices by one psum (driver.mean_over_rows).
     params = driver.replicated(state.params, mesh)
-    batch, chains = driver.along_chains((batch, state.chains), mesh)
+    est = cfg.estimator
+    batch, chains = driver.along_chains(batch, mesh), est.place_chains(state.chains, mesh)
     mean_h_data = model.prob_h_given_v(params, batch)
-    neg = cfg.estimator.negatives(key, params, batch, mean_h_data, chains)
-    neg = neg._replace(chains=driver.along_chains(neg.chains, mesh))
+    neg = est.negatives(key, params, batch, mean_h_data, chains)
+    neg = neg._replace(chains=est.place_chains(neg.chains, mesh))
     rows = (batch, mean_h_data, neg.v, neg.mean_h)
     offsets = state.offsets
     if cfg.centering is None:
@@ -734,14 +737,14 @@ def _init_state(key, params, data, learning_rate, cfg: TrainConfig, mesh=None) -
     offsets = None if cfg.centering is None else _initial_offsets(params, data)
     coords = params if offsets is None else centered_params(params, offsets)
     state = TrainState(params, opt.init(coords), chains, key_train, jnp.zeros((), jnp.int32), offsets)
-    return _placed(state, mesh)
+    return _placed(state, cfg, mesh)
 
 
-def _placed(state: TrainState, mesh) -> TrainState:
+def _placed(state: TrainState, cfg: TrainConfig, mesh) -> TrainState:
     """Inside ``jit``: the training state's layout on ``mesh`` — persistent chains sharded with
     the minibatch rows, everything else replicated. ``mesh=None``: ``state`` unchanged."""
     rest = driver.replicated(state._replace(chains=None), mesh)
-    return rest._replace(chains=driver.along_chains(state.chains, mesh))
+    return rest._replace(chains=cfg.estimator.place_chains(state.chains, mesh))
 
 
 _init_state_jit = jax.jit(_init_state, static_argnames=("cfg", "mesh"))
@@ -761,6 +764,10 @@ def _bool_setting(value, name: str, *, auto: bool = False):
 def _refuse_unused_settings(cfg: TrainConfig) -> None:
     """``betas`` / ``n_chains`` given where the method does not use them: an error, not silence."""
     method = cfg.method
+    if cfg.path != "tempered" and (isinstance(method, Estimator) or method != "pt"):
+        raise ValueError(f"path (the parallel-tempering path) applies to method='pt' only, got path={cfg.path!r} "
+                         f"with method={method!r}" + (" (an estimator value carries its own path)"
+                                                      if isinstance(method, Estimator) else ""))
     if isinstance(method, Estimator):
         for name in ("betas", "n_chains"):
             if getattr(cfg, name) is not None:
@@ -926,7 +933,8 @@ def _prepare(params, data, held_out, cfg, n_epochs):
 
 def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                 exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate=0.1,
-                sigma_warmup_epochs=1, sigma_floor=0.05, centering=None, centering_rate=0.1) -> TrainConfig:
+                sigma_warmup_epochs=1, sigma_floor=0.05, centering=None, centering_rate=0.1,
+                path="tempered") -> TrainConfig:
     """The static TrainConfig of ``fit``/``fit_many``'s keyword arguments (``params`` validated)."""
     exact_likelihood = _bool_setting(exact_likelihood, "exact_likelihood", auto=True)
     if exact_likelihood == "auto":
@@ -935,7 +943,9 @@ def _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metri
         exact_likelihood = base**n <= 2**16
     return TrainConfig(
         method=method, k=k, batch_size=batch_size, n_chains=n_chains,
-        betas=None if betas is None else tuple(float(b) for b in np.asarray(betas).reshape(-1)),
+        betas=betas if betas is None or isinstance(betas, str) else tuple(
+            float(b) for b in np.asarray(betas).reshape(-1)),
+        path=path,
         optimizer=optimizer, metrics_every=metrics_every, exact_likelihood=exact_likelihood,
         pseudo_likelihood_rows=pseudo_likelihood_rows, divergence=divergence,
         log_sigma_rate=float(_checks.real_number(log_sigma_rate, "log_sigma_rate", low=0)),
@@ -1042,6 +1052,7 @@ def fit(
     weight_decay: float = 0.0,
     n_chains: int | None = None,
     betas=None,
+    path: str = "tempered",
     held_out=None,
     metrics_every="auto",
     exact_likelihood="auto",
@@ -1143,7 +1154,15 @@ def fit(
       n_chains: persistent chains (PCD) or PT systems; default ``batch_size``
         (refused with 'cd').
       betas: PT ladder with betas[0] == 1; default ``gibbs.geometric_ladder(10, 0.1)``
-        (method 'pt' only: refused with 'cd' and 'pcd').
+        (method 'pt' only: refused with 'cd' and 'pcd'). ``'adaptive'``: 10 rungs
+        re-spaced every 10 epochs so that every pair rejects swaps equally often
+        (``estimators.pt(betas='adaptive', n_temps=..., adapt_every=...)`` sets both).
+        The ladder is then a traced value in the state (``state.chains.ladder``):
+        re-tuning does not recompile, and under ``fit_many`` each model has its own.
+      path: PT's path (method 'pt' only): 'tempered' (π_β ∝ exp(−β E)) or 'reference'
+        (from the data's base-rate model at β = 0 to the model, with non-reversible
+        swaps; its default ladder is 10 rungs evenly spaced from 1 to 0). The history
+        then holds ``round_trip_rate`` and the ladder (``betas``) per epoch.
       held_out: optional [n_rows', n_visible] data for the free-energy gap and held-out likelihood.
       metrics_every: evaluate every this many epochs (and at the last); 'auto'
         (see above); None: never.
@@ -1208,7 +1227,7 @@ def fit(
     chunk = _validated_callback(callback, chunk_epochs)
     cfg = _fit_config(params, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate,
-                      sigma_warmup_epochs, sigma_floor, centering, centering_rate)
+                      sigma_warmup_epochs, sigma_floor, centering, centering_rate, path)
     data, held_out, cfg, n_epochs = _prepare(params, data, held_out, cfg, n_epochs)
     mesh = _data_parallel_mesh(mesh, cfg)
     hp = _validated_decay(weight_decay, params.dtype)
@@ -1311,6 +1330,7 @@ def fit_many(
     optimizer=None,
     n_chains: int | None = None,
     betas=None,
+    path: str = "tempered",
     held_out=None,
     metrics_every="auto",
     exact_likelihood="auto",
@@ -1367,7 +1387,7 @@ def fit_many(
     single = _validated_params(single)
     cfg = _fit_config(single, method, k, batch_size, n_chains, betas, optimizer, metrics_every,
                       exact_likelihood, pseudo_likelihood_rows, divergence, log_sigma_rate,
-                      sigma_warmup_epochs, sigma_floor, centering, centering_rate)
+                      sigma_warmup_epochs, sigma_floor, centering, centering_rate, path)
     data, held_out, cfg, n_epochs = _prepare(single, data, held_out, cfg, n_epochs)
     dtype = single.dtype
     if batched:

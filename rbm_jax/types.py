@@ -108,12 +108,18 @@ class GibbsState(NamedTuple):
 
 
 class PTState(NamedTuple):
-    """One parallel-tempering system: a joint sample per rung, and swap counters."""
+    """One parallel-tempering system: a joint sample per rung, swap counters and round trips."""
 
     v: jax.Array  # [n_temps, n_visible]; rung 0 is β = 1, the model itself
     h: jax.Array  # [n_temps, n_hidden]
     accepted: jax.Array  # [n_temps - 1] int32, accepted swaps of pair (i, i+1)
     attempted: jax.Array  # [n_temps - 1] int32, attempted swaps of pair (i, i+1)
+    # Round trips (reference end -> target end -> reference end), tracked per replica: the
+    # label of the sample on each rung moves with it when swaps permute the samples.
+    direction: jax.Array  # [n_temps] int32: +1 heading to the target (last end visited: the
+    #                        reference, rung n_temps - 1), -1 heading back (last end: rung 0), 0 neither yet
+    round_trips: jax.Array  # [] int32, round trips completed (replicas back at the reference after the target)
+    n_phases: jax.Array  # [] int32, swap phases done (a phase swaps the even pairs or the odd pairs)
 
 
 class TrainState(NamedTuple):

@@ -186,8 +186,8 @@ def test_pt_with_a_wrong_swap_ratio_fails(x64, monkeypatch):
     v0 = jnp.stack([exact.sample_exact(k, scaled(params, b), N) for k, b in zip(keys, betas)], axis=1)
     real_swap = sweep.swap_pass
 
-    def always_swap(key, params, state, betas, parity):
-        return real_swap(key, params, state, jnp.full_like(betas, jnp.inf).at[0].set(1e30), parity)
+    def always_swap(key, params, state, betas, parity, reference=None):
+        return real_swap(key, params, state, jnp.full_like(betas, jnp.inf).at[0].set(1e30), parity, reference)
 
     monkeypatch.setattr(sweep, "swap_pass", always_swap)
     core_driver.run_many_jit.clear_cache()
@@ -205,7 +205,8 @@ def test_pt_swap_ratio_is_the_exact_metropolis_ratio(x64):
     betas = jnp.array([1.0, 0.5])
     v = jnp.array([[1.0, 0, 1], [0, 1, 1]])
     h = jnp.array([[1.0, 0], [0, 0]])
-    state = gibbs.PTState(v, h, jnp.zeros(1, jnp.int32), jnp.zeros(1, jnp.int32))
+    zero = jnp.zeros((), jnp.int32)
+    state = gibbs.PTState(v, h, jnp.zeros(1, jnp.int32), jnp.zeros(1, jnp.int32), jnp.zeros(2, jnp.int32), zero, zero)
     e = np.asarray(rbm.energy(params, v, h))
     expected = min(1.0, float(np.exp((1.0 - 0.5) * (e[0] - e[1]))))
     keys = jax.random.split(jax.random.key(0), N)

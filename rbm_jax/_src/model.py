@@ -56,6 +56,9 @@ __all__ = [
     "state_dtype",
     "Reference",
     "reference_of",
+    "uniform_reference",
+    "tempering_reference",
+    "reference_energy",
     "sample_reference_v",
     "path_free_energy",
     "reference_log_partition",
@@ -323,6 +326,34 @@ def reference_of(params, data=None, smoothing=1.0) -> Reference:
     else:
         eta_v = visible_units(params).base_rate(data, smoothing, params.dtype)
     return Reference(eta_v, jnp.zeros((params.n_hidden,), params.dtype))
+
+
+def reference_energy(params, reference: Reference, v, h):
+    """E_ref(v, h) = −⟨η_ref,v, T(v)⟩ − ⟨η_ref,h, h⟩, the reference's joint energy (no couplings).
+
+    With it the reference path's joint log density is −β E − (1 − β) E_ref
+    = −E_ref − β (E − E_ref), so a PT swap between rungs β_i, β_j sees E − E_ref
+    where the tempered path sees E.
+    """
+    return -visible_units(params).dot(v, reference.v) - hidden_units(params).dot(h, reference.h)
+
+
+def uniform_reference(params) -> Reference:
+    """The reference of uniform units where they exist: η = 0 for binary and categorical
+    visible units (each state equally likely); Gaussian units have no uniform law, so they get
+    their own conditional at h = 0, N(b, σ²). Hidden units uniform."""
+    units_v = visible_units(params)
+    if units_v.n_states is None:
+        eta_v = visible_natural(params, jnp.zeros((params.n_hidden,), params.dtype))
+    else:
+        eta_v = jnp.zeros_like(visible_natural(params, jnp.zeros((params.n_hidden,), params.dtype)))
+    return Reference(eta_v, jnp.zeros((params.n_hidden,), params.dtype))
+
+
+def tempering_reference(params, data=None, smoothing=1.0) -> Reference:
+    """The β = 0 end of tempering's reference path: the base-rate model of ``data``
+    (``reference_of``), or without data ``uniform_reference``."""
+    return uniform_reference(params) if data is None else reference_of(params, data, smoothing)
 
 
 def sample_reference_v(key, params, reference: Reference, n: int):

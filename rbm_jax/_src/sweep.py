@@ -33,6 +33,7 @@ from rbm_jax._src.model import Reference
 from rbm_jax.types import GibbsState, PTState
 
 __all__ = [
+    "PATHS",
     "Reference",
     "SweepSettings",
     "SweepInfo",
@@ -45,6 +46,10 @@ __all__ = [
     "sweep",
     "swap_pass",
 ]
+
+
+#: The paths PT's rungs can lie on: tempering the joint energy, or the path from a reference.
+PATHS = ("tempered", "reference")
 
 
 class SweepSettings(NamedTuple):
@@ -70,9 +75,10 @@ class PTSettings(NamedTuple):
 
 
 class PTInfo(NamedTuple):
-    """What a PT step reports: this step's swap decisions."""
+    """What a PT step reports: this step's swap decisions and completed round trips."""
 
     accepted: jax.Array  # [n_temps - 1] bool, pair (i, i+1) swapped in this step
+    round_trips: jax.Array  # [] int32, round trips completed in this step
 
 
 def _path(units, eta, beta, eta_ref, tempered: bool, reference: bool):
@@ -140,18 +146,44 @@ def build_sweep(*, tempered: bool = False, clamped: bool = False, reference: boo
 # Parallel tempering.
 
 
-def swap_pass(key, params, state: PTState, betas: jax.Array, parity: int) -> tuple[PTState, jax.Array]:
-    """Metropolis swaps of neighbouring pairs (i, i+1) with i ≡ parity (mod 2).
+#: A replica's direction label (``PTState.direction``): heading to the target (rung 0) after a
+#: visit to the reference end (the last rung), heading back after a visit to the target, or neither yet.
+UP, DOWN, UNKNOWN = 1, -1, 0
+
+
+def _mark_ends(direction: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Updates the direction labels of the replicas now at the two ends; counts completed round trips.
+
+    A round trip is a replica's journey reference end → target end → reference end
+    (Syed et al. 2021), so it completes when a replica heading down (it has seen
+    the target since its last visit to the reference) reaches the reference rung.
+    """
+    if direction.shape[0] < 2:  # one rung: no ladder to travel
+        return direction, jnp.zeros((), jnp.int32)
+    top = direction[0]
+    direction = direction.at[0].set(jnp.where(top == UP, DOWN, top))
+    completed = (direction[-1] == DOWN).astype(jnp.int32)
+    return direction.at[-1].set(UP), completed
+
+
+def swap_pass(key, params, state: PTState, betas: jax.Array, parity, reference=None) -> tuple[PTState, jax.Array]:
+    """One swap phase: Metropolis swaps of neighbouring pairs (i, i+1) with i ≡ parity (mod 2).
 
     Such pairs are disjoint, so their swaps are independent moves, each
-    leaving Π_k P_{β_k} invariant. Swapping joint states (v, h) keeps every
-    rung a joint sample. Ratio: exp((β_i − β_{i+1})(E_i − E_{i+1})).
+    leaving Π_k π_k invariant. Swapping joint states (v, h) keeps every rung a
+    joint sample. On the tempered path π_β ∝ exp(−β E), so the log ratio is
+    (β_i − β_{i+1})(E_i − E_{i+1}); on the reference path π_β ∝ exp(−E_ref − β (E − E_ref)),
+    so it is the same with E − E_ref (``reference`` given) in place of E.
+    ``parity`` may be traced (alternating phases).
 
     Returns:
-      ``(state, accept [n_temps − 1] bool)``.
+      ``(state, accept [n_temps − 1] bool)``; the direction labels move with the
+      samples, and the state counts the phase and any round trip it completes.
     """
     n_pairs = betas.shape[0] - 1
     e = model.energy(params, state.v, state.h)  # [n_temps], at β = 1
+    if reference is not None:
+        e = e - model.reference_energy(params, reference, state.v, state.h)
     log_ratio = (betas[:-1] - betas[1:]) * (e[:-1] - e[1:])
     u = rng.uniform(key, (n_pairs,), e.dtype)
     active = (jnp.arange(n_pairs) % 2) == parity
@@ -167,37 +199,60 @@ def swap_pass(key, params, state: PTState, betas: jax.Array, parity: int) -> tup
         return jnp.where(take_next.reshape(cond_shape), up,
                          jnp.where(take_prev.reshape(cond_shape), down, x))
 
+    direction, completed = _mark_ends(permute(state.direction))
     new = PTState(
         permute(state.v), permute(state.h),
         state.accepted + accept.astype(jnp.int32),
         state.attempted + active.astype(jnp.int32),
+        direction, state.round_trips + completed, state.n_phases + 1,
     )
     return new, accept
 
 
 @dataclasses.dataclass(frozen=True)
 class PTKernel:
-    """One PT step: a sweep on every rung at its β, then swaps of even pairs, then odd pairs."""
+    """One PT step: a sweep on every rung at its β, then swap phases.
+
+    Structure (static): ``reference`` — the rungs lie on the reference path
+    (``settings.reference``), else on the tempered path; ``alternate`` — one
+    swap phase per step, even pairs on even phases and odd pairs on odd ones
+    (the deterministic even-odd scheme of non-reversible PT, Syed et al. 2021),
+    else two phases per step (even pairs, then odd pairs: every pair is
+    offered a swap every step).
+    """
+
+    reference: bool = False
+    alternate: bool = False
 
     def __call__(self, key, params, settings: PTSettings, state: PTState):
         key_gibbs, key_even, key_odd = rng.split(key, 3)
         # Every rung sweeps at its own β: one matmul for the ladder, natural parameters scaled per rung.
         beta = settings.betas[:, None]
-        g, _ = sweep(key_gibbs, params, SweepSettings(beta, beta), GibbsState(state.v, state.h),
-                     tempered=True)
+        ref = settings.reference if self.reference else None
+        g, _ = sweep(key_gibbs, params, SweepSettings(beta, beta, reference=ref), GibbsState(state.v, state.h),
+                     tempered=True, reference=self.reference)
+        trips_before = state.round_trips
         state = state._replace(v=g.v, h=g.h)
-        state, even = swap_pass(key_even, params, state, settings.betas, 0)
-        state, odd = swap_pass(key_odd, params, state, settings.betas, 1)
-        return state, PTInfo(even | odd)
+        if self.alternate:
+            state, accept = swap_pass(key_even, params, state, settings.betas, state.n_phases % 2, ref)
+        else:
+            state, even = swap_pass(key_even, params, state, settings.betas, 0, ref)
+            state, odd = swap_pass(key_odd, params, state, settings.betas, 1, ref)
+            accept = even | odd
+        return state, PTInfo(accept, state.round_trips - trips_before)
 
     def init(self, key, params, settings: PTSettings, v) -> PTState:
-        """Rung k starts at ``v[k]`` ([n_temps, n_visible]); h from P_{β_k}(h | v[k])."""
+        """Rung k starts at ``v[k]`` ([n_temps, n_visible]); h from π_{β_k}(h | v[k])."""
         beta = settings.betas[:, None]
-        g = init_hidden(key, params, SweepSettings(beta, beta), v, tempered=True)
-        zeros = jnp.zeros((settings.betas.shape[0] - 1,), jnp.int32)
-        return PTState(g.v, g.h, zeros, zeros)
+        ref = settings.reference if self.reference else None
+        g = init_hidden(key, params, SweepSettings(beta, beta, reference=ref), v, tempered=True,
+                        reference=self.reference)
+        n_temps = settings.betas.shape[0]
+        zeros = jnp.zeros((n_temps - 1,), jnp.int32)
+        none = jnp.zeros((), jnp.int32)
+        return PTState(g.v, g.h, zeros, zeros, jnp.full((n_temps,), UNKNOWN, jnp.int32), none, none)
 
 
-def build_pt() -> PTKernel:
+def build_pt(*, reference: bool = False, alternate: bool = False) -> PTKernel:
     """The PT kernel ``kernel(key, params, PTSettings, PTState) -> (PTState, PTInfo)``."""
-    return PTKernel()
+    return PTKernel(bool(reference), bool(alternate))
