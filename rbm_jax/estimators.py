@@ -148,6 +148,7 @@ class LadderState(NamedTuple):
     reference: Any  # Reference of the reference path's β = 0 end (the data's base-rate model), or None
     every: jax.Array  # [] int32 updates between re-tunings (0: the ladder stays as it is)
     since: jax.Array  # [] int32 updates since the last re-tuning
+    rejection: jax.Array  # [n_temps − 1] pair rejection rates measured at the last re-tuning (0 before)
 
 
 class PTChains(NamedTuple):
@@ -245,7 +246,8 @@ class PT(Estimator):
             return driver.init_many(key_h, self._kernel, params, PTSettings(betas), v)
         ref = model.reference_of(params, data) if self.path == "reference" else None
         every = self.adapt_every * max(data.shape[0] // self.batch_size, 1) if self.adaptive else 0
-        ladder = LadderState(betas, ref, jnp.asarray(every, jnp.int32), jnp.zeros((), jnp.int32))
+        ladder = LadderState(betas, ref, jnp.asarray(every, jnp.int32), jnp.zeros((), jnp.int32),
+                             jnp.zeros((n_temps - 1,), params.dtype))
         systems = driver.init_many(key_h, self._kernel, params, PTSettings(betas, ref), v)
         return PTChains(systems, ladder)
 
@@ -268,6 +270,11 @@ class PT(Estimator):
         v_model = new.v[:, 0]
         info = {"swap_acceptance": d_acc / jnp.maximum(d_att, 1)}
         if ladder is not None:
+            # One phase per step alternates the pairs, so an update may offer a pair no swap: report
+            # the acceptance pooled since the last re-tuning (what the next re-tuning will use), and
+            # for a pair not offered one since, the acceptance measured at the last re-tuning.
+            acc, att = new.accepted.sum(0), new.attempted.sum(0)
+            info = {"swap_acceptance": jnp.where(att > 0, acc / jnp.maximum(att, 1), 1 - ladder.rejection)}
             trips = (new.round_trips - systems.round_trips) / jnp.maximum(new.n_phases - systems.n_phases, 1)
             info = {**info, "round_trip_rate": jnp.mean(trips), "betas": ladder.betas}
             new, ladder = self._retuned(new, ladder)
@@ -283,7 +290,9 @@ class PT(Estimator):
         betas = jnp.where(due, respace(ladder.betas, rejection), ladder.betas)
         keep = jnp.where(due, 0, 1).astype(systems.accepted.dtype)
         systems = systems._replace(accepted=systems.accepted * keep, attempted=systems.attempted * keep)
-        return systems, ladder._replace(betas=betas, since=jnp.where(due, 0, since))
+        return systems, ladder._replace(betas=betas, since=jnp.where(due, 0, since),
+                                        rejection=jnp.where(due, rejection.astype(ladder.rejection.dtype),
+                                                            ladder.rejection))
 
 
 def cd(k: int = 1) -> CD:

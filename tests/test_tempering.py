@@ -408,3 +408,48 @@ def test_bad_settings_are_refused_by_name():
         train.fit(jax.random.key(0), params, v0, method="pcd", path="reference", n_epochs=1, batch_size=2)
     with pytest.raises(ValueError, match="betas must be a ladder, 'adaptive' or None"):
         estimators.pt(betas="auto")
+
+
+def test_the_estimator_retunes_from_the_pooled_swap_counts_and_restarts_them():
+    """After ``every`` updates the ladder is respace(ladder, 1 − accepted/attempted) of the counts since
+    the last re-tuning, pooled over systems; the counts restart and the rejection is kept."""
+    from rbm_jax import data as rdata
+
+    X = jnp.asarray(rdata.bars_and_stripes(3))
+    params = random_params(3, 9, 6, scale=2.0)
+    est = estimators.pt(1, "adaptive", path="reference", n_temps=5, adapt_every=1).resolve(2)
+    chains = est.init_chains(jax.random.key(0), params, X)
+    assert int(chains.ladder.every) == 7  # 14 rows, batch 2: 7 updates per epoch
+    for t in range(7):
+        before = chains
+        chains = est.negatives(jax.random.key(t), params, X[:2], None, chains).chains
+    # The 7th update re-tuned: recompute it from the counts the systems held just before the reset.
+    last, _, _ = core_driver.run_many(jax.random.split(jax.random.key(6))[1], est._kernel, params,
+                                      PTSettings(before.ladder.betas, before.ladder.reference),
+                                      before.systems, 1, start="state")
+    rejection = 1 - last.accepted.sum(0) / last.attempted.sum(0)
+    assert 0.05 < float(rejection.max())  # real rejections, so the ladder moves
+    np.testing.assert_allclose(chains.ladder.betas, respace(before.ladder.betas, rejection), rtol=1e-6)
+    np.testing.assert_allclose(chains.ladder.rejection, rejection, rtol=1e-6)
+    assert not np.allclose(chains.ladder.betas, before.ladder.betas)
+    assert int(chains.systems.attempted.sum()) == 0 and int(chains.ladder.since) == 0
+
+
+def test_an_adaptive_run_resumes_bit_identically_through_a_checkpoint(tmp_path):
+    from rbm_jax import checkpoint
+    from rbm_jax import data as rdata
+
+    X = rdata.bars_and_stripes(3)
+    p0 = random_params(4, 9, 6, scale=1.5)
+    cfg = train.TrainConfig(method=train.pt(1, "adaptive", path="reference", n_temps=5, adapt_every=1),
+                            batch_size=2, metrics_every=None)
+    state, _ = train.run_epochs(train.init_state(jax.random.key(1), p0, X, cfg), X, 3, cfg)
+    checkpoint.save(tmp_path / "c.npz", state)
+    restored = checkpoint.restore(tmp_path / "c.npz", like=train.init_state(jax.random.key(2), p0, X, cfg))
+    a, _ = train.run_epochs(state, X, 2, cfg)
+    b, _ = train.run_epochs(restored, X, 2, cfg)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(x, y)
+    assert not np.allclose(a.chains.ladder.betas, np.linspace(1, 0, 5))  # the ladder did move
