@@ -31,6 +31,7 @@ reproduce: $(STAMP)
 	$(BIN)/python experiments/gaussian_digits.py
 	$(BIN)/python experiments/categorical_sequences.py
 	$(BIN)/python experiments/centering.py
+	$(BIN)/python experiments/nonreversible_pt.py
 
 # Tests run on every core (pytest-xdist): on two cores this halves the (compile-bound) wall time.
 test: $(STAMP)

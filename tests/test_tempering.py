@@ -453,3 +453,17 @@ def test_an_adaptive_run_resumes_bit_identically_through_a_checkpoint(tmp_path):
             x, y = jax.random.key_data(x), jax.random.key_data(y)
         np.testing.assert_array_equal(x, y)
     assert not np.allclose(a.chains.ladder.betas, np.linspace(1, 0, 5))  # the ladder did move
+
+
+@pytest.mark.slow  # 200 seeds on two families (about a minute)
+@pytest.mark.parametrize("family", ["binary", "categorical"])
+def test_stepping_stone_coverage_over_200_seeds(x64, family):
+    """Coverage of ±2 stderr over 200 seeds within the binomial band of 0.95 (≥ 0.90: P ≈ 0.002)."""
+    params = family_models()[family]
+    truth = float(exact.log_partition(params))
+    betas = tempering.adapt_ladder(jax.random.key(0), params, 8, n_rounds=6).betas
+    z = np.array([(float(r.log_z) - truth) / float(r.stderr) for r in (
+        tempering.log_partition(jax.random.key(1000 + s), params, betas=betas, n_steps=500, n_systems=4)
+        for s in range(200))])
+    assert np.mean(np.abs(z) < 2) >= 0.90, np.mean(np.abs(z) < 2)
+    assert np.mean(np.abs(z) < 1) <= 0.80, np.mean(np.abs(z) < 1)
