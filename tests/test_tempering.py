@@ -415,8 +415,8 @@ def test_the_estimator_retunes_from_the_pooled_swap_counts_and_restarts_them():
     the last re-tuning, pooled over systems; the counts restart and the rejection is kept."""
     from rbm_jax import data as rdata
 
-    X = jnp.asarray(rdata.bars_and_stripes(3))
     params = random_params(3, 9, 6, scale=2.0)
+    X = jnp.asarray(rdata.bars_and_stripes(3), params.dtype)
     est = estimators.pt(1, "adaptive", path="reference", n_temps=5, adapt_every=1).resolve(2)
     chains = est.init_chains(jax.random.key(0), params, X)
     assert int(chains.ladder.every) == 7  # 14 rows, batch 2: 7 updates per epoch

@@ -20,7 +20,7 @@ def test_bas4_quick_writes_everything(tmp_path):
     out = tmp_path / "run"
     assert train_rbm.main(["--config", "bas4", "--quick", "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["methods"]) == {"cd", "pcd", "pt"}
+    assert set(summary["methods"]) == {"cd", "pcd", "pt", "pt-adaptive"}
     assert abs(summary["optimum"] - (-np.log(30))) < 1e-12
     for method, entry in summary["methods"].items():
         lines = (out / method / "metrics.jsonl").read_text().splitlines()
