@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench reproduce clean
+.PHONY: demo test test-slow bench reproduce notebooks clean
 
 # (Re)install when pyproject.toml changes; otherwise reuse the environment.
 $(STAMP): pyproject.toml
@@ -31,6 +31,11 @@ reproduce: $(STAMP)
 	$(BIN)/python experiments/gaussian_digits.py
 	$(BIN)/python experiments/categorical_sequences.py
 	$(BIN)/python experiments/centering.py
+
+# The five notebooks executed, figures embedded, into runs/notebooks/ (open them with
+# `.venv/bin/jupyter lab runs/notebooks/`); about half a minute.
+notebooks: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --output-dir runs/notebooks notebooks/*.ipynb
 
 # Tests run on every core (pytest-xdist): on two cores this halves the (compile-bound) wall time.
 test: $(STAMP)
