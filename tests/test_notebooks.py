@@ -88,3 +88,16 @@ def test_notebook_runs_shows_figures_and_asserts_what_it_states(path, tmp_path, 
     assert stated, f"{path.name} states no result"
     missing = [n for n in stated if not re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", facts)]
     assert not missing, f"{path.name}: the text states {missing} but the facts cell does not assert them"
+
+
+def test_notebooks_are_what_tools_make_notebooks_writes(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(tmp_path)
+    for path in NOTEBOOKS:
+        made = nbformat.read(tmp_path / path.name, as_version=4)
+        kept = nbformat.read(path, as_version=4)
+        assert [(c.cell_type, c.source) for c in made.cells] == [(c.cell_type, c.source) for c in kept.cells], path.name
