@@ -19,9 +19,9 @@ Commands (each writes into {out} unless --out is given):
     python experiments/train_rbm.py --resume DIR --epochs N      # extend a run to N epochs in all
     python experiments/train_rbm.py --config modes --devices 4   # data-parallel over 4 devices
 --resume continues the run with its saved settings (config.json): --config, --seed,
---quick, --methods and --centering are refused when they differ from them, and --out
-and --overwrite are refused; --epochs N (at least the saved number) extends a
-finished run, and config.json then records N. --overwrite replaces an earlier
+--quick, --methods and --centering are refused when they differ from them, as are
+--overwrite and an --out other than DIR; --epochs N (at least the saved number)
+extends the run, finished or not, and config.json then records N. --overwrite replaces an earlier
 train_rbm run in --out (its results are deleted first, so none survives stale), and
 refuses a folder holding files that this script did not write, naming them.
 With --devices N each minibatch and the persistent chains are sharded over N devices
