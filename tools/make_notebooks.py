@@ -534,11 +534,14 @@ ax.axhline(optimum, ls="--", color="k", lw=0.8, label="optimum −ln 14")
 ax.set_xlabel("epoch (2 updates each)"); ax.set_ylabel("exact average log-likelihood"); ax.legend(fontsize=8)
 fig.tight_layout(); plt.show()
 print({m: round(v, 4) for m, v in final.items()}, f"optimum {optimum:.4f}")'''),
-        ("md", r'''After 300 epochs, PT's model has an exact log-likelihood of **-4.245** and CD-1's **-4.367**: both
-still far from the optimum of -2.639 (this is a short, cheap run), with PT ahead by **0.12** nats per
-image. CD-1's negative samples come from one Gibbs sweep away from the data, so its gradient ignores
-modes the data do not touch, while PT's tempered chains visit them.
-`experiments/train_rbm.py` runs the full-length comparison on 4 × 4 images.
+        ("md", r'''After 300 epochs, PT's model has an exact log-likelihood of **-4.245** and CD-1's **-4.367**, both still
+far from the optimum of -2.639: this is a short, cheap run. The two curves climb together and cross
+(CD-1 is ahead at some evaluations, PT at others), so the final gap of **0.12** nats per image is within
+the curves' own wobble and says little about the methods. Early in training the model is nearly
+uniform and one Gibbs sweep from the data already explores it; the estimators part ways later, when
+the model grows modes that CD-1's short chains, started at the data, no longer visit. The demo report
+(`make demo`) shows that on 4 × 4 images over 8,000 epochs and several seeds: there PT ends near the
+optimum and CD-1 well below it.
 
 ## AIS against the exact log Z
 
@@ -600,7 +603,10 @@ stated = {  # name: (computed, as stated in the text, tolerance)
 for name, (value, text, tol) in stated.items():
     assert abs(value - text) <= tol, (name, value, text)
 # The claims, with tolerances from the sample sizes (AIS: its 100 runs' SE; chains: 500 binomial draws).
-assert final["pt"] > final["cd"] and max(final.values()) < optimum - 1       # PT ahead, both far from optimum
+assert max(final.values()) < optimum - 1                                    # both far from the optimum
+cd_ll, pt_ll = curves["cd"][1], curves["pt"][1]                               # the same evaluation epochs
+assert (cd_ll > pt_ll).any() and (pt_ll > cd_ll).any()                        # the curves cross
+assert abs(final["pt"] - final["cd"]) < np.max(np.abs(np.diff(pt_ll)))       # the final gap is within the wobble
 assert abs(ais_z - log_z) < 3 * ais_se and abs(ais_z - log_z) < 0.02
 se_chains = np.sqrt(exact_mass * (1 - exact_mass) / n_chains)
 assert abs(in_data - exact_mass) < se_chains                                 # "within one binomial SE"
@@ -615,9 +621,10 @@ def main(out_dir: pathlib.Path = NB_DIR) -> None:
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
-        nb.cells = [
-            nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-            for kind, src in cells
+        nb.cells = [  # fixed cell ids, so that regenerating changes nothing that did not change
+            nbformat.v4.new_markdown_cell(src, id=f"cell-{i:02d}") if kind == "md"
+            else nbformat.v4.new_code_cell(src, id=f"cell-{i:02d}")
+            for i, (kind, src) in enumerate(cells)
         ]
         nbformat.write(nb, out_dir / name)
         print("wrote", out_dir / name)
