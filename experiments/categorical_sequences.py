@@ -56,7 +56,7 @@ import numpy as np
 import optax
 
 import common
-from rbm_jax import CategoricalRBMParams, exact, rbm, train
+from rbm_jax import CategoricalRBMParams, exact, gibbs, rbm, train
 
 NAME = "categorical_sequences"
 
@@ -84,23 +84,13 @@ class Config:
     smoothing: float = 1.0  # add-one smoothing of the independent-site frequencies
     metrics_every: int = 1
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, n_train=500, n_test=500, n_seeds=2, n_epochs=3, pt_rungs=4)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, n_train=500, n_test=500, n_seeds=2, n_epochs=3, pt_rungs=4)
 
     @property
     def betas(self) -> tuple:
-        return tuple(float(b) for b in np.geomspace(1.0, self.pt_beta_min, self.pt_rungs))
-
-
-def settings_text() -> str:
-    """The help text's table of settings: full run and --quick."""
-    full, quick = Config(), Config.quick(Config.seed)
-    lines = ["", "Settings (full run; --quick where it differs):"]
-    for f in dataclasses.fields(Config):
-        a, b = getattr(full, f.name), getattr(quick, f.name)
-        lines.append(f"  {f.name:<20} {a!r}" + ("" if a == b else f"   (--quick: {b!r})"))
-    return "\n".join(lines)
+        return tuple(float(b) for b in gibbs.geometric_ladder(self.pt_rungs, self.pt_beta_min))
 
 
 def labelled(value, on: str) -> dict:
@@ -317,20 +307,12 @@ def run(cfg: Config, out: pathlib.Path) -> dict:
     return summary
 
 
-def parse(argv):
-    return common.parse_args(__doc__ + settings_text(), Config, argv)
-
-
 def main(argv=None) -> int:
-    args = parse(argv)  # every argument checked before anything is written
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, NAME, overwrite=args.overwrite)
-    summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"{'all checks passed' if summary['all_passed'] else 'SOME CHECKS FAILED'}; wrote "
-          f"{out}/learning_curves.png and summary.json ({summary['seconds']:.0f} s)")
-    return 0 if summary["all_passed"] else 1
-
+    return common.experiment_main(
+        argv, name=NAME, doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        outputs=("learning_curves.png",),
+        verdict=lambda s: (s["all_passed"], ("all checks passed" if s["all_passed"] else "SOME CHECKS FAILED")
+                           + f" ({s['seconds']:.0f} s)"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -56,9 +56,9 @@ class Config:
     curve_points: int = 50  # evaluations per run (the exact likelihood; the last epoch always)
     estimators: tuple = ("cd", "pcd", "pt")
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, cd_epochs=1_000, pcd_epochs=2_000, pt_epochs=500, curve_points=10)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, cd_epochs=1_000, pcd_epochs=2_000, pt_epochs=500, curve_points=10)
 
 
 def initial_params(key, X) -> RBMParams:
@@ -136,25 +136,28 @@ def plot(curves, out) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__, Config)
-    p.add_argument("--n-seeds", type=int, default=Config.n_seeds, help="seeds per configuration (default 3)")
-    p.add_argument("--estimators", default="cd,pcd,pt", help="comma-separated subset of cd,pcd,pt")
-    args = p.parse_args(argv)
-    estimators = tuple(e.strip() for e in args.estimators.split(",") if e.strip())
-    bad = [e for e in estimators if e not in ("cd", "pcd", "pt")]
-    if args.seed < 0 or args.n_seeds < 1 or bad or not estimators:
-        raise SystemExit(f"error: need --seed >= 0, --n-seeds >= 1 and --estimators from cd,pcd,pt; got "
-                         f"{args.seed}, {args.n_seeds}, {args.estimators!r}")
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    cfg = dataclasses.replace(cfg, n_seeds=args.n_seeds, estimators=estimators)
-    out = common.output_dir(args.out, "centering", overwrite=args.overwrite)
-    summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"wrote {out / 'summary.json'} and {out / 'centering.png'} ({summary['seconds']:.0f} s)"
-          f"{'  [--quick: a smoke test, not the reproduction]' if args.quick else ''}")
-    return 0
+def add_arguments(p) -> None:
+    p.add_argument("--n-seeds", type=int, default=Config.n_seeds,
+                   help=f"seeds per configuration (default {Config.n_seeds})")
+    p.add_argument("--estimators", default=",".join(Config.estimators),
+                   help=f"comma-separated subset of {','.join(Config.estimators)}")
 
+
+def configure(cfg: Config, args) -> Config:
+    estimators = tuple(e.strip() for e in args.estimators.split(",") if e.strip())
+    bad = [e for e in estimators if e not in Config.estimators]
+    if args.n_seeds < 1:
+        raise SystemExit(f"error: --n-seeds must be at least 1, got {args.n_seeds}")
+    if bad or not estimators:
+        raise SystemExit(f"error: --estimators: choose from {','.join(Config.estimators)}; got {args.estimators!r}")
+    return dataclasses.replace(cfg, n_seeds=args.n_seeds, estimators=estimators)
+
+
+def main(argv=None) -> int:
+    return common.experiment_main(
+        argv, name="centering", doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        outputs=("centering.png",), add_arguments=add_arguments, configure=configure,
+        verdict=lambda s: (True, f"({s['seconds']:.0f} s)"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -75,10 +75,10 @@ class Config:
     max_rows: int | None = None
     timing_repeats: int = 7  # best of this many alternating timed runs per contender
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, n_epochs=2, ais_runs=20, ais_betas=500, max_rows=2000, logistic_max_iter=100,
-                   timing_repeats=1)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, n_epochs=2, ais_runs=20, ais_betas=500, max_rows=2000, logistic_max_iter=100,
+                                   timing_repeats=1)
 
 
 def load(cfg: Config):
@@ -203,6 +203,7 @@ def test_log_likelihood(key, params, X_train, X_test, cfg: Config):
 
 
 def run(cfg: Config, out) -> dict:
+    smoke = common.smoke(cfg == Config(seed=cfg.seed).quick())  # --quick: its headline figures mean nothing
     X_train, X_test, y_train, y_test = load(cfg)
     print(f"nudged digits: {X_train.shape[0]} training rows, {X_test.shape[0]} test rows, {X_train.shape[1]} pixels")
 
@@ -218,14 +219,14 @@ def run(cfg: Config, out) -> dict:
     rows = [(e + 1, sk_pll[e] if e < len(sk_pll) else float("nan"), our_pll[e], our_exact[e],
              DOCS_PLL.get(e + 1, float("nan"))) for e in range(cfg.n_epochs)]
     print(common.table(rows, ["epoch", "sklearn PLL", "rbm_jax PLL", "rbm_jax exact PLL", "sklearn docs"]))
-    print(f"final exact PLL: rbm_jax {our_exact[-1]:.3f}, sklearn {sk_exact_final:.3f}")
+    print(f"final exact PLL: rbm_jax {our_exact[-1]:.3f}, sklearn {sk_exact_final:.3f}{smoke}")
     best = timing["seconds_best"]
     print(f"training wall time ({timing['conditions']}; BLAS default {', '.join(timing['blas_default'])}): "
           f"scikit-learn {best['sklearn_default_threads']:.3f} s (default threads), "
           f"{best['sklearn_one_thread']:.3f} s (one thread); rbm_jax {best['rbm_jax_compiled']:.3f} s compiled: "
-          f"{timing['speedup_vs_sklearn_best']:.2f}× scikit-learn's faster setting; first call "
+          f"{common.ratio(timing['speedup_vs_sklearn_best'])} scikit-learn's faster setting; first call "
           f"{timing['rbm_jax_first_call_with_compilation']:.2f} s including compilation "
-          f"({timing['speedup_with_compilation']:.2f}×)")
+          f"({common.ratio(timing['speedup_with_compilation'])}){smoke}")
 
     it = cfg.logistic_max_iter
     acc = {
@@ -236,14 +237,14 @@ def run(cfg: Config, out) -> dict:
         "raw_pixels": logistic_accuracy(X_train, y_train, X_test, y_test, cfg.logistic_c_raw, it),
     }
     print("logistic regression (lbfgs) test accuracy: " + ", ".join(
-        f"{k} {v['accuracy']:.4f} ({v['n_iter']} iterations)" for k, v in acc.items()))
+        f"{k} {v['accuracy']:.4f} ({v['n_iter']} iterations)" for k, v in acc.items()) + smoke)
 
     k1, k2 = jax.random.split(jax.random.key(cfg.seed + 1))
     ll = {"rbm_jax": test_log_likelihood(k1, params, X_train, X_test, cfg),
           "sklearn": test_log_likelihood(k2, sk_params, X_train, X_test, cfg)}
     for name, r in ll.items():
         print(f"AIS {name}: log Z = {r['log_z']:.3f} ± {r['log_z_stderr']:.3f}; test log-likelihood "
-              f"{r['test_ll_grey']:.3f} (grey), {r['test_ll_binarised']:.3f} (binarised at 0.5)")
+              f"{r['test_ll_grey']:.3f} (grey), {r['test_ll_binarised']:.3f} (binarised at 0.5){smoke}")
 
     import matplotlib
 
@@ -258,7 +259,8 @@ def run(cfg: Config, out) -> dict:
     ax.plot(list(DOCS_PLL), list(DOCS_PLL.values()), "k*", ms=10, label="scikit-learn docs")
     ax.set_xlabel("epoch")
     ax.set_ylabel("pseudo-log-likelihood (training set)")
-    ax.set_title("nudged digits, PCD-1, 100 hidden, lr 0.06")
+    ax.set_title(f"nudged digits, PCD-1, {cfg.n_hidden} hidden, lr {cfg.learning_rate}"
+                 + (f"\n{common.SMOKE}" if smoke else ""), fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "digits_vs_sklearn.png", dpi=120)
@@ -274,15 +276,11 @@ def run(cfg: Config, out) -> dict:
 
 
 def main(argv=None) -> int:
-    args = common.parser(__doc__, Config).parse_args(argv)
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, "digits_vs_sklearn", overwrite=args.overwrite)
-    summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"wrote {out / 'digits_vs_sklearn.png'} and {out / 'summary.json'}")
     # Sanity: the two implementations agree on the final pseudo-likelihood within 1 nat.
-    return 0 if abs(summary["rbm_jax_pll"][-1] - summary["sklearn_pll"][-1]) < 1.0 else 1
-
+    return common.experiment_main(
+        argv, name="digits_vs_sklearn", doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        outputs=("digits_vs_sklearn.png",),
+        verdict=lambda s: (abs(s["rbm_jax_pll"][-1] - s["sklearn_pll"][-1]) < 1.0, ""))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -108,20 +108,10 @@ class Config:
     sample_chains: int = 10
     sample_sweeps: int = 1000
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, learning_rates=(0.003,), n_epochs=4, metrics_every=2, sigma_ablation=(1.0,),
-                   n_seeds=2, polish_steps=5, gmm_max_iter=20, shared_diagonal_iter=10, sample_sweeps=20)
-
-
-def settings_text() -> str:
-    """The help text's table of settings: full run and --quick."""
-    full, quick = Config(), Config.quick(Config.seed)
-    lines = ["", "Settings (full run; --quick where it differs):"]
-    for f in dataclasses.fields(Config):
-        a, b = getattr(full, f.name), getattr(quick, f.name)
-        lines.append(f"  {f.name:<22} {a!r}" + ("" if a == b else f"   (--quick: {b!r})"))
-    return "\n".join(lines)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, learning_rates=(0.003,), n_epochs=4, metrics_every=2, sigma_ablation=(1.0,),
+                                   n_seeds=2, polish_steps=5, gmm_max_iter=20, shared_diagonal_iter=10, sample_sweeps=20)
 
 
 def labelled(value, on: str) -> dict:
@@ -556,20 +546,12 @@ def run(cfg: Config, out: pathlib.Path) -> dict:
     return summary
 
 
-def parse(argv):
-    return common.parse_args(__doc__ + settings_text(), Config, argv)
-
-
 def main(argv=None) -> int:
-    args = parse(argv)  # every argument checked before anything is written
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, NAME, overwrite=args.overwrite)
-    summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"{'all checks passed' if summary['all_passed'] else 'SOME CHECKS FAILED'}; wrote "
-          f"{out}/learning_curves.png, filters.png, samples.png, summary.json ({summary['seconds']['total']:.0f} s)")
-    return 0 if summary["all_passed"] else 1
-
+    return common.experiment_main(
+        argv, name=NAME, doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        outputs=("learning_curves.png", "filters.png", "samples.png"),
+        verdict=lambda s: (s["all_passed"], ("all checks passed" if s["all_passed"] else "SOME CHECKS FAILED")
+                           + f" ({s['seconds']['total']:.0f} s)"))
 
 if __name__ == "__main__":
     sys.exit(main())

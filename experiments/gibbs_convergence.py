@@ -52,9 +52,9 @@ class Config:
     n_temps: int = 8
     beta_min: float = 0.05
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, n_chains=4_000, n_sweeps=12, bimodal_chains=500, bimodal_sweeps=320)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, n_chains=4_000, n_sweeps=12, bimodal_chains=500, bimodal_sweeps=320)
 
 
 def keep_index(params, state):
@@ -147,7 +147,7 @@ def run(cfg: Config, out, mesh=None) -> dict:
     swap = np.asarray(gibbs.swap_acceptance(pt_final)).mean(0)
     print(f"\nbimodal RBM (12 visible, w={cfg.bimodal_weight}): exact mass of the all-on half {exact_on:.4f}")
     print(f"  after {cfg.bimodal_sweeps} sweeps of cost: Gibbs {g_curve[-1]:.4f} (error {g_err:.4f}), "
-          f"PT {pt_curve[-1]:.4f} (error {pt_err:.4f}); error ratio {g_err / max(pt_err, 1e-12):.1f}×")
+          f"PT {pt_curve[-1]:.4f} (error {pt_err:.4f}); error ratio {common.ratio(g_err / max(pt_err, 1e-12))}")
     print("  PT swap acceptance per pair: " + " ".join(f"{r:.2f}" for r in swap))
 
     import matplotlib
@@ -196,27 +196,26 @@ def run(cfg: Config, out, mesh=None) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__, Config)
-    common.add_devices_argument(p)
-    args = p.parse_args(argv)
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    mesh = common.mesh_of(args.devices)
-    if mesh is not None:  # checked before the run folder is made
+def check_devices(cfg: Config, args) -> Config:
+    """--devices N: the mesh, and N must divide the chain counts (checked before the run folder is made)."""
+    args.mesh = common.mesh_of(args.devices)
+    if args.mesh is not None:
         from rbm_jax import sharding
 
         try:
-            sharding.check_divisible(cfg.n_chains, mesh, "n_chains")
-            sharding.check_divisible(cfg.bimodal_chains, mesh, "bimodal_chains (Gibbs chains and PT systems)")
+            sharding.check_divisible(cfg.n_chains, args.mesh, "n_chains")
+            sharding.check_divisible(cfg.bimodal_chains, args.mesh, "bimodal_chains (Gibbs chains and PT systems)")
         except ValueError as err:
             raise SystemExit(f"error: --devices: {err}") from None
-    out = common.output_dir(args.out, "gibbs_convergence", overwrite=args.overwrite)
-    with jax.enable_x64(True):  # exact references in float64 (the experiment's choice)
-        summary = run(cfg, out, mesh)
-    common.write_json(out / "summary.json", summary)
-    print(f"\nwrote {out / 'convergence.png'} and {out / 'summary.json'}")
-    return 0 if summary["sampled_within_bound_of_exact"] else 1
+    return cfg
 
+
+def main(argv=None) -> int:
+    return common.experiment_main(  # exact references in float64 (the experiment's choice)
+        argv, name="gibbs_convergence", doc=__doc__, config_cls=Config, x64=True, outputs=("convergence.png",),
+        add_arguments=common.add_devices_argument, configure=check_devices,
+        run=lambda cfg, out, args: run(cfg, out, args.mesh),
+        verdict=lambda s: (s["sampled_within_bound_of_exact"], ""))
 
 if __name__ == "__main__":
     sys.exit(main())

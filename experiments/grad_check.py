@@ -73,11 +73,11 @@ class Config:
     digits_float32_rtol: float = 1e-3  # float32, whole run
     digits_min_accuracy: float = 0.9
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, architectures=QUICK_ARCHITECTURES, models_per_architecture=1,
-                   batch_sizes=(1, 4), digits_steps=30, digits_float32=False,
-                   digits_first_steps=30, digits_min_accuracy=0.5)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, architectures=QUICK_ARCHITECTURES, models_per_architecture=1,
+                                   batch_sizes=(1, 4), digits_steps=30, digits_float32=False,
+                                   digits_first_steps=30, digits_min_accuracy=0.5)
 
 
 def fmt(a) -> str:
@@ -322,17 +322,10 @@ def run(cfg: Config) -> dict:
 
 
 def main(argv=None) -> int:
-    args = common.parser(__doc__, Config).parse_args(argv)
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, "grad_check", overwrite=args.overwrite)
     # An experiment (not the library) may choose float64: this is a reference check.
-    with jax.enable_x64(True):
-        summary = run(cfg)
-    common.write_json(out / "summary.json", summary)
-    print(f"\n{'all checks passed' if summary['all_passed'] else 'SOME CHECKS FAILED'}; "
-          f"wrote {out / 'summary.json'}")
-    return 0 if summary["all_passed"] else 1
-
+    return common.experiment_main(
+        argv, name="grad_check", doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg), x64=True,
+        verdict=lambda s: (s["all_passed"], "\n" + ("all checks passed" if s["all_passed"] else "SOME CHECKS FAILED")))
 
 if __name__ == "__main__":
     sys.exit(main())

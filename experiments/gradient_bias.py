@@ -108,11 +108,11 @@ class Config:
     z_max: float = 4.0  # z above this fails a check (PCD unbiased, chained CD-1 = library CD-1)
     check_cd_route: bool = True
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, stages=(("init", 0), ("trained", 800)), chunk_epochs=100,
-                   replicates=100, cd_ks=(1, 10, 100), cd_repeats=(10,), pcd_chains=(10, 100, 1000),
-                   pt_rungs=(4,), pt_ks=(10,), pt_replicates=50)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, stages=(("init", 0), ("trained", 800)), chunk_epochs=100,
+                                   replicates=100, cd_ks=(1, 10, 100), cd_repeats=(10,), pcd_chains=(10, 100, 1000),
+                                   pt_rungs=(4,), pt_ks=(10,), pt_replicates=50)
 
 
 def flatten(g: RBMParams) -> jax.Array:
@@ -392,7 +392,7 @@ def measure_stage(key, params, X, cfg: Config) -> dict:
     n_systems = n_rows * cfg.pt_repeats
     out["pt"] = []
     for i, n_rungs in enumerate(cfg.pt_rungs):
-        betas = tuple(float(b) for b in np.geomspace(1.0, cfg.beta_min, n_rungs))
+        betas = tuple(float(b) for b in gibbs.geometric_ladder(n_rungs, cfg.beta_min, jnp.float64))
         (path,), acc = estimate(jax.random.fold_in(key_pt, i), starts, cfg.pt_replicates, cfg.pt_ks, "pt", betas)
         path = dict(zip(sorted(cfg.pt_ks), path))
         for k in cfg.pt_ks:
@@ -565,16 +565,11 @@ def run(cfg: Config, out) -> dict:
 
 
 def main(argv=None) -> int:
-    args = common.parser(__doc__, Config).parse_args(argv)
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, "gradient_bias", overwrite=args.overwrite)
-    with jax.enable_x64(True):  # exact gradients in float64 (the experiment's choice)
-        summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"\n{'all checks passed' if summary['all_passed'] else 'SOME CHECKS FAILED'}; "
-          f"wrote {out / 'gradient_bias.png'} and {out / 'summary.json'} ({summary['seconds']:.0f} s)")
-    return 0 if summary["all_passed"] else 1
-
+    return common.experiment_main(  # exact gradients in float64 (the experiment's choice)
+        argv, name="gradient_bias", doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        x64=True, outputs=("gradient_bias.png",),
+        verdict=lambda s: (s["all_passed"], f"\n{'all checks passed' if s['all_passed'] else 'SOME CHECKS FAILED'} "
+                                            f"({s['seconds']:.0f} s)"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,11 +53,12 @@ class Config:
     n_seeds: int = 50  # seeds for error and coverage
     ais_runs: int = 100
     bimodal_steps: int = 4000
+    bas_epochs: int = 300  # PCD epochs of the bas4-trained model
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, n_rounds=5, compare_steps=512, ss_steps=300, ss_rounds=4, n_seeds=4, ais_runs=16,
-                   bimodal_steps=300)
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): its figures are not the reproduction."""
+        return dataclasses.replace(self, n_rounds=5, compare_steps=512, ss_steps=300, ss_rounds=4, n_seeds=4,
+                                   ais_runs=16, bimodal_steps=300, bas_epochs=30)
 
 
 def bimodal(n_visible: int, a: float, symmetric: bool = True) -> RBMParams:
@@ -73,7 +74,7 @@ def models(cfg: Config):
     frustrated = RBMParams(W, -W.sum(1) / 2, -W.sum(0) / 2)
     X = jnp.asarray(data.bars_and_stripes(4), jnp.float64)
     p0 = rbm.init_params(k[1], 16, 16, data=X, dtype=jnp.float64)
-    bas, _ = train.fit(k[2], p0, X, method="pcd", n_epochs=300 if cfg.n_rounds > 5 else 30, batch_size=10,
+    bas, _ = train.fit(k[2], p0, X, method="pcd", n_epochs=cfg.bas_epochs, batch_size=10,
                        learning_rate=0.05, metrics_every=None)
     gaussian = GaussianRBMParams(0.7 * jax.random.normal(k[3], (5, 6)), jax.random.normal(k[4], (5,)),
                                  jnp.zeros(6), jnp.zeros(5))
@@ -195,7 +196,7 @@ def run(cfg: Config, out) -> dict:
     logz = {name: log_z(cfg, name, p, X, jax.random.fold_in(key, 200 + i)) for i, (name, p, X) in enumerate(ms)}
     plot(trips, logz, out)
     return {"config": dataclasses.asdict(cfg), "round_trips": trips, "bimodal": modes, "log_z": logz,
-            "seconds": round(time.perf_counter() - t0, 1), "quick": cfg != Config(seed=cfg.seed)}
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def plot(trips, logz, out) -> None:
@@ -255,22 +256,24 @@ def plot(trips, logz, out) -> None:
     plt.close(fig)
 
 
+def add_arguments(p) -> None:
+    p.add_argument("--n-seeds", type=int, default=None,
+                   help=f"seeds for log Z error and coverage (default {Config.n_seeds}; --quick 4)")
+
+
+def configure(cfg: Config, args) -> Config:
+    if args.n_seeds is None:
+        return cfg
+    if args.n_seeds < 2:
+        raise SystemExit(f"error: --n-seeds must be at least 2 (a coverage), got {args.n_seeds}")
+    return dataclasses.replace(cfg, n_seeds=args.n_seeds)
+
+
 def main(argv=None) -> int:
-    p = common.parser(__doc__, Config)
-    p.add_argument("--n-seeds", type=int, default=None, help="seeds for log Z error and coverage (default 50)")
-    args = p.parse_args(argv)
-    if args.seed < 0 or (args.n_seeds is not None and args.n_seeds < 2):
-        raise SystemExit(f"error: need --seed >= 0 and --n-seeds >= 2; got {args.seed}, {args.n_seeds}")
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    if args.n_seeds is not None:
-        cfg = dataclasses.replace(cfg, n_seeds=args.n_seeds)
-    out = common.output_dir(args.out, "nonreversible_pt", overwrite=args.overwrite)
-    with jax.enable_x64(True):  # reference-grade numbers, for this run only (not JAX's global setting)
-        summary = run(cfg, out)
-    common.write_json(out / "summary.json", summary)
-    print(f"wrote {out / 'summary.json'} and figures ({summary['seconds']:.0f} s)"
-          f"{'  [--quick: a smoke test, not the reproduction]' if args.quick else ''}")
-    return 0
+    return common.experiment_main(
+        argv, name="nonreversible_pt", doc=__doc__, config_cls=Config, run=lambda cfg, out, args: run(cfg, out),
+        outputs=("round_trips.png", "ladders.png", "log_z.png"), x64=True, add_arguments=add_arguments,
+        configure=configure, verdict=lambda s: (True, f"({s['seconds']:.0f} s)"))
 
 
 if __name__ == "__main__":

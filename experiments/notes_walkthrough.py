@@ -41,9 +41,9 @@ class Config:
     scale: float = 1.0  # std of the random weights and biases
     sweeps: tuple = (1, 2, 5, 10, 20)
 
-    @classmethod
-    def quick(cls, seed: int) -> "Config":
-        return cls(seed=seed, n_visible=3, n_hidden=2, sweeps=(1, 2, 5))
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): seconds, not minutes."""
+        return dataclasses.replace(self, n_visible=3, n_hidden=2, sweeps=(1, 2, 5))
 
 
 def random_rbm(key, n_visible: int, n_hidden: int, scale: float) -> RBMParams:
@@ -139,20 +139,18 @@ def run(cfg: Config) -> dict:
     return summary
 
 
-def main(argv=None) -> int:
-    args = common.parser(__doc__, Config).parse_args(argv)
-    cfg = Config.quick(args.seed) if args.quick else Config(seed=args.seed)
-    out = common.output_dir(args.out, "notes_walkthrough", overwrite=args.overwrite)
-    # An experiment (not the library) may choose float64: the walkthrough is a reference check.
-    with jax.enable_x64(True):
-        summary = run(cfg)
-    common.write_json(out / "summary.json", summary)
-    print(f"\nwrote {out / 'summary.json'}")
+def verdict(summary: dict) -> tuple:
     worst = max(summary["log_z_error"], summary["p_v_given_h_max_error"],
                 summary["unit_conditional_max_error"], summary["row_sum_error"],
                 summary["stationarity_error"], summary["detailed_balance_error"])
-    return 0 if worst < 1e-9 and summary["lambda2"] < 1 else 1
+    passed = worst < 1e-9 and summary["lambda2"] < 1
+    return passed, f"\n{'every check at round-off' if passed else 'SOME CHECKS FAILED'} (worst error {worst:.1e})"
 
+
+def main(argv=None) -> int:
+    # An experiment (not the library) may choose float64: the walkthrough is a reference check.
+    return common.experiment_main(argv, name="notes_walkthrough", doc=__doc__, config_cls=Config,
+                                  run=lambda cfg, out, args: run(cfg), x64=True, verdict=verdict)
 
 if __name__ == "__main__":
     sys.exit(main())

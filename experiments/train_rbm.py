@@ -1,36 +1,44 @@
 """Train RBMs on a named data set with CD-1, PCD-1 and/or parallel tempering; measure the likelihood.
 
-Configs (``--config``):
-  bas4    bars-and-stripes 4×4 (30 patterns), 16 hidden units, CD-1 vs PCD-1 vs PT (fixed
-          geometric ladder) vs pt-adaptive (reference path, non-reversible swaps, ladder
-          re-tuned every 100 epochs), exact log-likelihood every 200 epochs; the optimum is
-          −ln 30 ≈ −3.401.
-  modes   the 4-mode 4×4 data set of Desjardins et al. (2010), 10,000 rows, 10 hidden
-          units, CD-1 vs PCD-1 vs PT vs pt-adaptive (re-tuned every 5 epochs); exact
-          log-likelihood; the optimum is minus the entropy of the generating distribution.
-  digits  scikit-learn's nudged digits (grey values, min-max scaled as in its RBM
-          example), 100 hidden units, PCD-1 with plain SGD, learning rate 0.06,
-          batch size 10, 10 epochs (scikit-learn's example settings); pseudo-likelihood
-          on a random 1,000-row subset of the 7,188 training rows (history key
+Configs (``--config``; every setting is listed below, generated from the configs):
+  bas4    bars-and-stripes 4×4 (30 patterns), CD-1 vs PCD-1 vs PT (fixed geometric
+          ladder) vs pt-adaptive (PT on the reference path from the data's base-rate model,
+          non-reversible swaps, ladder re-tuned every pt_adapt_every epochs), exact
+          log-likelihood; the optimum is −ln 30 ≈ −3.401.
+  modes   the 4-mode 4×4 data set of Desjardins et al. (2010), CD-1 vs PCD-1 vs PT vs
+          pt-adaptive; exact log-likelihood; the optimum is minus the entropy of the
+          generating distribution.
+  digits  scikit-learn's nudged digits (grey values, min-max scaled as in its RBM example),
+          PCD-1 with plain SGD at scikit-learn's example settings; pseudo-likelihood on a
+          random 1,000-row subset of the training rows (history key
           pseudo_log_likelihood_subset1000), free-energy gap over all rows.
           (experiments/digits_vs_sklearn.py runs scikit-learn beside it.)
 
-Commands (each writes into runs/train_rbm/<config>-<time>/ unless --out is given):
+Commands (each writes into {out} unless --out is given):
     python experiments/train_rbm.py --config bas4
     python experiments/train_rbm.py --config modes
     python experiments/train_rbm.py --config digits
-    python experiments/train_rbm.py --resume runs/train_rbm/<run>     # continue a stopped run
-    python experiments/train_rbm.py --config modes --devices 4        # data-parallel over 4 devices
+    python experiments/train_rbm.py --resume DIR                 # continue a stopped run
+    python experiments/train_rbm.py --resume DIR --epochs N      # extend a run to N epochs in all
+    python experiments/train_rbm.py --config modes --devices 4   # data-parallel over 4 devices
+--resume continues the run with its saved settings (config.json): --config, --seed,
+--quick, --methods and --centering are refused when they differ from them, as are
+--overwrite and an --out other than DIR; --epochs N (at least the saved number)
+extends the run, finished or not, and config.json then records N. --overwrite replaces an earlier
+train_rbm run in --out (its results are deleted first, so none survives stale), and
+refuses a folder holding files that this script did not write, naming them.
 With --devices N each minibatch and the persistent chains are sharded over N devices
 (simulated on a CPU-only machine) and the statistics all-reduced: the same run to
 rounding. N must divide the batch size (and the number of persistent chains).
 Expected (bas4, recorded in the README): PT gets closest to −ln 30; CD-1 and PCD-1 stall
-or oscillate below it. The exact log-likelihood is over all training rows. Training stops
-with an error if it diverges (train.fit's guard); the last checkpoint stays the last good
-one. Per method the run folder holds metrics.jsonl (one line per epoch),
-checkpoint.npz (every --checkpoint-every epochs, atomic; --resume continues it and ends
-bit-identical to an uninterrupted run), params.npz; at the top: likelihood.png,
-filters.png, samples.png (long Gibbs chains of the best model), config.json, summary.json.
+or oscillate below it. The exact log-likelihood is over all training rows, every
+metrics_every epochs. Training stops with an error if it diverges (train.fit's guard);
+the last checkpoint stays the last good one. Per method the run folder holds
+metrics.jsonl (one line per evaluated epoch), checkpoint.npz (every checkpoint_every
+epochs, atomic; --resume continues it and ends bit-identical to an uninterrupted run),
+params.npz; at the top: likelihood.png, filters.png, samples.png (long Gibbs chains of
+the best model), config.json, summary.json. A --quick run is a smoke test: its figures
+are labelled as such and mean nothing about the methods.
 """
 
 from __future__ import annotations
@@ -81,7 +89,13 @@ class Config:
 
     @property
     def betas(self) -> tuple:
-        return tuple(float(b) for b in np.geomspace(1.0, self.pt_beta_min, self.pt_rungs))
+        return tuple(float(b) for b in gibbs.geometric_ladder(self.pt_rungs, self.pt_beta_min))
+
+    def quick(self) -> "Config":
+        """Smoke-test size (--quick): a few seconds per method."""
+        epochs = {"bas4": 200, "modes": 4, "digits": 1}[self.dataset]
+        return dataclasses.replace(self, n_epochs=epochs, metrics_every=max(1, epochs // 4),
+                                   checkpoint_every=max(1, epochs // 2), sample_sweeps=50, pt_rungs=4)
 
 
 #: The methods: train.fit's estimators, and 'pt-adaptive' — PT on the reference path (from the data's
@@ -100,13 +114,6 @@ CONFIGS = {
                      batch_size=10, learning_rate=0.06, metrics_every=1, checkpoint_every=2,
                      held_out_fraction=0.2),
 }
-
-
-def quick(cfg: Config) -> Config:
-    """Smoke-test size: a few seconds per method."""
-    epochs = {"bas4": 200, "modes": 4, "digits": 1}[cfg.dataset]
-    return dataclasses.replace(cfg, n_epochs=epochs, metrics_every=max(1, epochs // 4),
-                               checkpoint_every=max(1, epochs // 2), sample_sweeps=50, pt_rungs=4)
 
 
 def load(cfg: Config):
@@ -160,7 +167,11 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
     stamp = {"config": dataclasses.asdict(cfg), "method": method}
     done_epochs, seconds = 0, 0.0
     if resume and ckpt.exists():
-        state = checkpoint.restore(ckpt, like=state, config=stamp)
+        # A run extended by --epochs N restores a checkpoint stamped with the shorter n_epochs.
+        stored = checkpoint.load_config(ckpt)
+        same = (isinstance(stored, dict) and isinstance(stored.get("config"), dict)
+                and _as_json({**stored, "config": {**stored["config"], "n_epochs": cfg.n_epochs}}) == _as_json(stamp))
+        state = checkpoint.restore(ckpt, like=state, config=stored if same else stamp)
         done_epochs = int(state.step) // (X.shape[0] // cfg.batch_size)
         # Keep only the metrics the checkpoint has seen; later lines are recomputed.
         lines = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
@@ -171,7 +182,7 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
     elif jsonl.exists():
         jsonl.unlink()  # a fresh run in a folder we own (the caller refused foreign ones)
 
-    progress = common.Progress(cfg.n_epochs, f"  {method:>3}", enabled=show)
+    progress = common.Progress(cfg.n_epochs, f"  {method:>3}", enabled=show, start=done_epochs)
     progress.update(done_epochs)
     t0 = time.perf_counter() - seconds
     # Chunks end on every metrics and checkpoint epoch; the host waits only there.
@@ -205,9 +216,10 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
         progress.update(epoch, **({"ll": float(last[-1])} if last.size else {}))
 
     try:
-        state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg,
-                                weight_decay=cfg.weight_decay, held_out=held_out, callback=callback,
-                                chunk_epochs=chunk, mesh=mesh)
+        if done_epochs < cfg.n_epochs:  # a finished run resumed without --epochs has nothing left to train
+            state, _ = train.resume(state, X, cfg.n_epochs - done_epochs, tcfg,
+                                    weight_decay=cfg.weight_decay, held_out=held_out, callback=callback,
+                                    chunk_epochs=chunk, mesh=mesh)
     except train.DivergenceError as err:  # raised before the callback saw the diverged state
         progress.close()
         kept = f"; {ckpt} holds the last good checkpoint" if ckpt.exists() else ""
@@ -218,6 +230,10 @@ def run_method(cfg: Config, method: str, X, held_out, folder: pathlib.Path, *, r
     history = {name: np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
                for name in rows[0] if not isinstance(rows[0][name], list)}
     return state.params, history, time.perf_counter() - t0
+
+
+def _as_json(x):
+    return json.loads(json.dumps(x))
 
 
 def tiles(images: np.ndarray, shape, n_cols: int) -> np.ndarray:
@@ -245,12 +261,13 @@ def metric_label(metric: str) -> str:
     return f"pseudo-log-likelihood ({'all training rows' if rows == metric else f'random {rows}-row subset'})"
 
 
-def keep_v(params, state):
-    del params
-    return state.v
+def line_style(n_points: int) -> dict:
+    """Matplotlib style of a likelihood curve: markers when there are too few points for a line."""
+    return {"marker": "o", "ms": 4} if n_points < 5 else {}
 
 
-def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: str, metric: str):
+def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: str, metric: str,
+          quick: bool = False):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,14 +277,16 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     for method, (_, hist, _) in results.items():
         ok = ~np.isnan(hist[metric])
         label = train_config(cfg, method).estimator.label
-        axes[0].plot(hist["epoch"][ok], hist[metric][ok], label=label)
-        axes[1].plot(hist["time_s"][ok], hist[metric][ok], label=label)
+        style = line_style(int(ok.sum()))
+        axes[0].plot(hist["epoch"][ok], hist[metric][ok], label=label, **style)
+        axes[1].plot(hist["time_s"][ok], hist[metric][ok], label=label, **style)
     for ax, xlabel in zip(axes, ("epoch", "wall time (s, this machine, compilation included)")):
         if optimum is not None:
             ax.axhline(optimum, color="k", ls="--", lw=0.8, label=f"optimum {optimum:.3f}")
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel(metric_label(metric))
-    axes[0].set_title(f"{cfg.name}: {cfg.n_hidden} hidden units")
+    axes[0].set_title(f"{cfg.name}: {cfg.n_hidden} hidden units" + ("\n" + common.SMOKE if quick else ""),
+                      fontsize=10)
     axes[1].legend()
     fig.tight_layout()
     fig.savefig(out / "likelihood.png", dpi=120)
@@ -285,7 +304,8 @@ def plots(cfg, results, optimum, image_shape, out: pathlib.Path, best_method: st
     n_snap = 10
     v0 = jax.random.bernoulli(jax.random.key(cfg.seed + 1), 0.5, (cfg.sample_chains, params.n_visible))
     _, trace = gibbs.sample_chains(jax.random.key(cfg.seed + 2), params, v0.astype(params.dtype),
-                                   cfg.sample_sweeps, thin=max(1, cfg.sample_sweeps // n_snap), transform=keep_v)
+                                   cfg.sample_sweeps, thin=max(1, cfg.sample_sweeps // n_snap),
+                                   transform=gibbs.keep_v)
     snaps = np.asarray(trace)[:n_snap].transpose(1, 0, 2).reshape(-1, params.n_visible)
     fig, ax = plt.subplots(figsize=(6, 6 * cfg.sample_chains / n_snap + 0.5))
     ax.imshow(tiles(snaps, image_shape, n_snap), cmap="gray_r", vmin=0, vmax=1)
@@ -310,52 +330,114 @@ def check_mesh(cfg: Config, mesh) -> None:
                 raise SystemExit(f"error: --devices: {err}") from None
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__, Config(name="", dataset="", n_hidden=1, methods=(), n_epochs=1,
-                                      batch_size=1, learning_rate=1.0))
+def was_quick(cfg: Config) -> bool:
+    """Whether a saved config is its named config's --quick form (seed, methods, epochs, centering aside)."""
+    if cfg.name not in CONFIGS:
+        return False
+    mine = ("seed", "methods", "n_epochs", "centering")
+    strip = lambda c: {k: v for k, v in dataclasses.asdict(c).items() if k not in mine}  # noqa: E731
+    return strip(cfg) == strip(CONFIGS[cfg.name].quick())
+
+
+def resumed_config(args, folder: pathlib.Path) -> Config:
+    """The saved run's config, with --epochs applied; refuses flags that conflict with the saved run."""
+    if not (folder / "config.json").exists():
+        raise SystemExit(f"error: --resume {folder}: no config.json there (not a train_rbm run)")
+    saved = json.loads((folder / "config.json").read_text())
+    saved["methods"] = tuple(saved["methods"])
+    cfg = Config(**saved)
+    conflicts = []
+    if args.out is not None and pathlib.Path(args.out).resolve() != folder.resolve():
+        conflicts.append(f"--out {args.out} (the run's folder is {folder})")
+    if args.overwrite:
+        conflicts.append("--overwrite (it would discard the run being resumed)")
+    if args.config is not None and args.config != cfg.name:
+        conflicts.append(f"--config {args.config} (the run is {cfg.name})")
+    if args.seed is not None and args.seed != cfg.seed:
+        conflicts.append(f"--seed {args.seed} (the run's seed is {cfg.seed})")
+    if args.quick and not was_quick(cfg):
+        conflicts.append("--quick (the run was not made with --quick)")
+    if args.methods is not None and parse_methods(args.methods) != cfg.methods:
+        conflicts.append(f"--methods {args.methods} (the run's are {','.join(cfg.methods)})")
+    if args.centering is not None and args.centering != cfg.centering:
+        conflicts.append(f"--centering {args.centering} (the run's is {cfg.centering})")
+    if conflicts:
+        raise SystemExit(f"error: --resume {folder} continues the saved run with its own settings; "
+                         f"these flags conflict with it: {'; '.join(conflicts)}")
+    if args.epochs is not None:
+        n = common_positive(args.epochs, "--epochs")
+        if n < cfg.n_epochs:
+            raise SystemExit(f"error: --epochs {n}: the run in {folder} is set to {cfg.n_epochs} epochs; "
+                             f"--epochs with --resume extends a run and cannot shorten it")
+        cfg = dataclasses.replace(cfg, n_epochs=n)
+    return cfg
+
+
+def parse_methods(text: str) -> tuple:
+    methods = tuple(m.strip() for m in text.split(","))
+    if not text.strip() or not all(methods):
+        raise SystemExit(f"error: --methods: give a comma-separated list from {METHODS}, got {text!r}")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise SystemExit(f"error: --methods: unknown {bad}; choose from {METHODS}")
+    return methods
+
+
+def outputs() -> tuple:
+    """What a train_rbm run writes (fnmatch patterns below the run folder): --overwrite deletes only these."""
+    methods = sorted(set(METHODS) | {m for c in CONFIGS.values() for m in c.methods})
+    per_method = ("metrics.jsonl", "checkpoint.npz", "params.npz", ".*.tmp")
+    return (("likelihood.png", "filters.png", "samples.png")
+            + tuple(f"{m}/{name}" for m in methods for name in per_method))
+
+
+def build_parser():
+    p = common.parser(__doc__.replace("{out}", common.default_out("train_rbm/<config>"))
+                      + common.settings_text(configs=CONFIGS), Config, "train_rbm/<config>")
     p.add_argument("--config", choices=sorted(CONFIGS), help="named configuration")
     p.add_argument("--methods", help="comma-separated subset of the config's methods, e.g. cd,pt")
-    p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--epochs", type=int, help="override the number of epochs (with --resume: extend the run to it)")
     p.add_argument("--resume", type=pathlib.Path, help="continue the run in this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--centering", choices=train.CENTERINGS,
                    help="centered gradients with these offsets (binary models; default: plain)")
     common.add_devices_argument(p)
-    args = p.parse_args(argv)
-    mesh = common.mesh_of(args.devices)
+    return p
 
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    # Every argument is checked before anything is computed or written.
     if args.resume is not None:
         folder = args.resume
-        if not (folder / "config.json").exists():
-            raise SystemExit(f"error: --resume {folder}: no config.json there (not a train_rbm run)")
-        saved = json.loads((folder / "config.json").read_text())
-        saved["methods"] = tuple(saved["methods"])
-        cfg = Config(**saved)
+        cfg = resumed_config(args, folder)
+        mesh = common.mesh_of(args.devices)
         check_mesh(cfg, mesh)
+        common.check_out(folder)
         out = folder
+        common.write_json(out / "config.json", dataclasses.asdict(cfg))  # --epochs N: the run now ends at N
     else:
         if args.config is None:
             raise SystemExit("error: give --config (bas4, modes, digits) or --resume DIR")
+        common.check_args(args, Config)  # --seed, --out
         cfg = dataclasses.replace(CONFIGS[args.config], seed=args.seed)
         if args.quick:
-            cfg = quick(cfg)
-        if args.methods:
-            methods = tuple(m.strip() for m in args.methods.split(","))
-            bad = [m for m in methods if m not in METHODS]
-            if bad:
-                raise SystemExit(f"error: --methods: unknown {bad}; choose from {METHODS}")
-            cfg = dataclasses.replace(cfg, methods=methods)
+            cfg = cfg.quick()
+        if args.methods is not None:
+            cfg = dataclasses.replace(cfg, methods=parse_methods(args.methods))
         if args.epochs is not None:
             cfg = dataclasses.replace(cfg, n_epochs=common_positive(args.epochs, "--epochs"))
         if args.centering is not None:
             cfg = dataclasses.replace(cfg, centering=args.centering)
+        mesh = common.mesh_of(args.devices)
         check_mesh(cfg, mesh)  # before the run folder is made
-        out = common.output_dir(args.out, f"train_rbm/{cfg.name}", overwrite=args.overwrite)
+        out = common.output_dir(args.out, f"train_rbm/{cfg.name}", overwrite=args.overwrite, outputs=outputs())
         common.write_json(out / "config.json", dataclasses.asdict(cfg))
+    quick = was_quick(cfg)
 
     X, held_out, optimum, image_shape = load(cfg)
     print(f"{cfg.name}: {X.shape[0]} rows × {X.shape[1]} visible, {cfg.n_hidden} hidden; "
-          f"methods {', '.join(cfg.methods)}; {cfg.n_epochs} epochs; out {out}")
+          f"methods {', '.join(cfg.methods)}; {cfg.n_epochs} epochs; out {out}{common.smoke(quick)}")
     results = {}
     for method in cfg.methods:
         results[method] = run_method(cfg, method, X, held_out, out / method,
@@ -363,7 +445,9 @@ def main(argv=None) -> int:
 
     metric = monitored(cfg, X)
     summary = {"config": dataclasses.asdict(cfg), "optimum": optimum, "metric": metric_label(metric),
-               "methods": {}}
+               "quick": quick, "methods": {}}
+    if quick:
+        summary["note"] = f"{common.SMOKE}: {cfg.n_epochs} epochs of a --quick run test the code, not the methods"
     for method, (params, hist, seconds) in results.items():
         values = hist[metric]
         ok = ~np.isnan(values)
@@ -379,11 +463,11 @@ def main(argv=None) -> int:
             entry["final_free_energy_gap"] = float(hist["free_energy_gap"][ok][-1])
         summary["methods"][method] = entry
         print(f"  {method:>3}: final {metric} {entry['final_' + metric]:.4f}, best "
-              f"{entry['best_' + metric]:.4f} at epoch {entry['best_epoch']}  ({seconds:.1f} s)")
+              f"{entry['best_' + metric]:.4f} at epoch {entry['best_epoch']}  ({seconds:.1f} s){common.smoke(quick)}")
     if optimum is not None:
         print(f"  optimum {optimum:.4f}")
     best = max(summary["methods"], key=lambda m: summary["methods"][m]["final_" + metric])
-    plots(cfg, results, optimum, image_shape, out, best, metric)
+    plots(cfg, results, optimum, image_shape, out, best, metric, quick=quick)
     common.write_json(out / "summary.json", summary)
     print(f"wrote {out}/summary.json, likelihood.png, filters.png, samples.png")
     return 0

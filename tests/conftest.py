@@ -37,6 +37,31 @@ def x64():
         yield
 
 
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """An empty folder nothing can write into, root included (chmod, else ``chattr +i``)."""
+    import subprocess
+    import tempfile
+
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        folder.chmod(0o755)
+        pytest.skip("cannot make a read-only folder here (root, and no chattr)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
+
+
 def random_params(seed: int, n_visible: int, n_hidden: int, *, scale: float = 1.0, dtype=None):
     """A random RBM with N(0, scale²) weights and biases (dtype: the default float)."""
     if dtype is None:

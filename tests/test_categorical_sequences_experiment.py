@@ -32,7 +32,7 @@ def test_quick_run_writes_its_outputs(quick_run):
     code, out, summary = quick_run
     assert code == 0 and summary["all_passed"] is True and all(summary["checks"].values())
     assert (out / "learning_curves.png").stat().st_size > 10_000
-    cfg = cs.Config.quick(0)
+    cfg = cs.Config(seed=0).quick()
     assert set(summary["methods"]) == set(cfg.methods)
     for method, entry in summary["methods"].items():
         per_epoch = entry["test_log_likelihood_per_epoch"]["values"]

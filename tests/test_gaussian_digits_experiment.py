@@ -95,7 +95,7 @@ def test_quick_run_writes_its_outputs(quick_run):
     assert code == 0 and summary["all_passed"] is True and all(summary["checks"].values())
     for png in ("learning_curves.png", "filters.png", "samples.png"):
         assert (out / png).stat().st_size > 5_000, png
-    cfg = gaussian_digits.Config.quick(0)
+    cfg = gaussian_digits.Config(seed=0).quick()
     assert summary["config"] == json.loads(json.dumps(gaussian_digits.dataclasses.asdict(cfg)))
     d = summary["data"]
     assert (d["train_images"], d["held_out_images"], d["kept_pixels"]) == (1437, 360, 61)

@@ -67,7 +67,7 @@ def test_a_wrong_gradient_makes_the_script_fail(tmp_path, capsys, monkeypatch, h
                                                  failing_section):
     small = grad_check.Config(seed=0, architectures=(((3, 2, 2), ("tanh", "identity"), "squared_error"),),
                               models_per_architecture=1, batch_sizes=(2,), digits_steps=0)
-    monkeypatch.setattr(grad_check.Config, "quick", staticmethod(lambda seed: small))
+    monkeypatch.setattr(grad_check.Config, "quick", lambda self: small)
     monkeypatch.setattr(grad_check, hook, broken)
     out = tmp_path / "run"
     assert grad_check.main(["--quick", "--out", str(out)]) == 1

@@ -37,7 +37,7 @@ def test_quick_run_passes_and_writes_its_outputs(quick_run):
     code, out, summary = quick_run
     assert code == 0
     assert (out / "gradient_bias.png").stat().st_size > 20_000
-    cfg = gradient_bias.Config.quick(0)
+    cfg = gradient_bias.Config(seed=0).quick()
     assert summary["config"]["seed"] == 0 and summary["all_passed"] is True
     assert all(v for v in summary["checks"].values() if isinstance(v, bool))
     assert summary["model"]["n_rows"] == 30 and summary["model"]["n_visible"] == 16
@@ -76,7 +76,7 @@ def test_pcd_from_equilibrium_is_unbiased(quick_run):
 
 def test_cd_bias_shrinks_with_k_and_is_large_on_the_trained_model(quick_run):
     _, _, summary = quick_run
-    cfg = gradient_bias.Config.quick(0)
+    cfg = gradient_bias.Config(seed=0).quick()
     init, trained = summary["stages"][0], summary["stages"][-1]
     rep, k_lo, k_hi = cfg.cd_repeats[-1], min(cfg.cd_ks), max(cfg.cd_ks)
     lo, hi = by(trained["cd"], k=k_lo, repeats=rep), by(trained["cd"], k=k_hi, repeats=rep)
@@ -93,7 +93,7 @@ def test_cd_bias_shrinks_with_k_and_is_large_on_the_trained_model(quick_run):
 
 def test_pt_rows_compare_with_cd_at_equal_cost(quick_run):
     _, _, summary = quick_run
-    cfg = gradient_bias.Config.quick(0)
+    cfg = gradient_bias.Config(seed=0).quick()
     for stage in summary["stages"]:
         for r in stage["pt"]:
             assert r["cd_equal_cost"]["k"] == r["k"] * r["rungs"]
@@ -105,7 +105,7 @@ def test_pt_rows_compare_with_cd_at_equal_cost(quick_run):
 
 def test_checks_fail_on_a_biased_pcd_or_a_flat_cd(quick_run):
     _, _, summary = quick_run
-    cfg = gradient_bias.Config.quick(0)
+    cfg = gradient_bias.Config(seed=0).quick()
     assert gradient_bias.checks(summary["stages"], cfg)["all_passed"] is True
     stages = copy.deepcopy(summary["stages"])
     stages[0]["pcd"][1]["bias_z"] = 6.0
