@@ -14,6 +14,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -32,6 +34,7 @@ def positive_finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow  # a fresh process compiling every section (about 20 s); `make bench` runs the script itself
 def test_gpu_quick_writes_rates(tmp_path):
     # Two simulated CPU devices, so the scaling section runs a real (2-device) mesh.
     printed = run_script("gpu.py", "--quick", "--out", str(tmp_path),

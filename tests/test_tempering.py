@@ -139,7 +139,7 @@ def test_the_beta_zero_rung_is_an_exact_draw_of_the_reference(x64, path_model):
     np.testing.assert_array_equal(a.v[1], b.v[1])
     np.testing.assert_array_equal(a.h[1], b.h[1])
     assert not np.array_equal(a.v[0], b.v[0])  # the β = 1 rung does depend on its state
-    n = 20_000
+    n = 4_000
     draws = jax.vmap(lambda k: swept(k, 1.0).v[1])(jax.random.split(jax.random.key(4), n))
     p = jax.nn.sigmoid(ref.v)
     z = (np.asarray(draws).mean(0) - np.asarray(p)) / np.sqrt(np.asarray(p * (1 - p)) / n)
@@ -157,7 +157,7 @@ def test_round_trips_replayed_from_the_swap_decisions():
         replica = list(range(5))  # replica on each rung
         direction = {r: 0 for r in range(5)}
         trips = 0
-        for t in range(300):
+        for t in range(150):
             new = step(jax.random.key(t + 1), params, state, betas, reference=ref, swaps=swaps)
             accepted = np.asarray(new.accepted - state.accepted)
             attempted = np.asarray(new.attempted - state.attempted)
@@ -177,7 +177,7 @@ def test_round_trips_replayed_from_the_swap_decisions():
             assert int(state.round_trips) == trips
             np.testing.assert_array_equal(np.asarray(state.direction), [direction[r] for r in replica])
         assert trips > 5  # the replay saw real traffic
-        assert int(state.n_phases) == 300 * len(phases)
+        assert int(state.n_phases) == 150 * len(phases)
 
 
 def test_round_trip_rate_matches_the_theory_where_its_assumption_holds():
@@ -252,6 +252,7 @@ def test_adapted_ladder_equalises_the_rejections(x64, adapted):
     assert ad.barrier_history.shape == (7,) and ad.round_trip_history.shape == (7,)
 
 
+@pytest.mark.slow  # the experiment records it; test_gibbs has the fast Gibbs-vs-PT check
 def test_plain_gibbs_cannot_mix_the_bimodal_model_and_reference_pt_can(x64, adapted):
     params, ad = adapted
     n = params.n_visible
@@ -268,6 +269,7 @@ def test_plain_gibbs_cannot_mix_the_bimodal_model_and_reference_pt_can(x64, adap
     assert abs(per_system.mean() - upper) < Z_MAX * se and se < 0.05
 
 
+@pytest.mark.slow  # two 64-system runs (the experiment records the ratio)
 def test_adapted_ladder_beats_an_evenly_spaced_one_in_round_trips(x64):
     """At equal n_temps, on an asymmetric barrier (one mode much heavier): the adapted ladder makes more
     round trips per swap phase than the evenly spaced one (measured 14–18% more on these models)."""
@@ -300,7 +302,8 @@ def family_models():
     return {"binary": binary, "gaussian": gaussian, "categorical": categorical}
 
 
-@pytest.mark.parametrize("family", ["binary", "gaussian", "categorical"])
+@pytest.mark.parametrize("family", ["binary", pytest.param("gaussian", marks=pytest.mark.slow),
+                                    pytest.param("categorical", marks=pytest.mark.slow)])
 def test_stepping_stone_matches_exact_log_z(x64, family):
     params = family_models()[family]
     truth = float(exact.log_partition(params))
@@ -313,6 +316,7 @@ def test_stepping_stone_matches_exact_log_z(x64, family):
     assert r.betas[0] == 1 and r.betas[-1] == 0
 
 
+@pytest.mark.slow  # 24 estimates; the 200-seed version is below
 def test_stepping_stone_coverage_over_seeds(x64):
     """±2 stderr covers exact log Z in ≈ 95% of 24 seeds (≥ 17: P < 0.002 for a correct error bar),
     and ±1 stderr not in nearly all (≤ 22: would mean an inflated error bar)."""
@@ -363,6 +367,7 @@ def test_training_retunes_a_traced_ladder_per_model():
     assert set(changes) <= {2, 4, 6}, changes
 
 
+@pytest.mark.slow  # covered in the fast suite by the fit_many test
 def test_fit_accepts_the_reference_path_and_an_adaptive_ladder():
     from rbm_jax import data as rdata
 
@@ -420,9 +425,10 @@ def test_the_estimator_retunes_from_the_pooled_swap_counts_and_restarts_them():
     est = estimators.pt(1, "adaptive", path="reference", n_temps=5, adapt_every=1).resolve(2)
     chains = est.init_chains(jax.random.key(0), params, X)
     assert int(chains.ladder.every) == 7  # 14 rows, batch 2: 7 updates per epoch
+    negatives = jax.jit(est.negatives)
     for t in range(7):
         before = chains
-        chains = est.negatives(jax.random.key(t), params, X[:2], None, chains).chains
+        chains = negatives(jax.random.key(t), params, X[:2], None, chains).chains
     # The 7th update re-tuned: recompute it from the counts the systems held just before the reset.
     last, _, _ = core_driver.run_many(jax.random.split(jax.random.key(6))[1], est._kernel, params,
                                       PTSettings(before.ladder.betas, before.ladder.reference),
@@ -435,6 +441,7 @@ def test_the_estimator_retunes_from_the_pooled_swap_counts_and_restarts_them():
     assert int(chains.systems.attempted.sum()) == 0 and int(chains.ladder.since) == 0
 
 
+@pytest.mark.slow  # three compiled training programs
 def test_an_adaptive_run_resumes_bit_identically_through_a_checkpoint(tmp_path):
     from rbm_jax import checkpoint
     from rbm_jax import data as rdata
