@@ -65,6 +65,7 @@ def test_sampling_on_a_mesh_is_bit_identical_and_stays_sharded():
     assert r["error_mesh_type"].startswith("TypeError: mesh must be a jax.sharding.Mesh")
 
 
+@pytest.mark.slow  # AIS runs are laid out by the same driver.run_many as the chains checked in the fast suite
 def test_ais_on_a_mesh_matches_one_device():
     r = _group("ais")
     for family in ("binary", "gaussian"):
@@ -110,6 +111,7 @@ def test_data_parallel_training_of_every_family_centered_and_on_a_2d_mesh():
     assert r["centered_offsets_moved"] > 1e-3
 
 
+@pytest.mark.slow  # the models are laid out by the same driver.along_chains as the chains checked in the fast suite
 def test_fit_many_shards_the_models():
     r = _group("many")
     assert r["params_diff"] <= TOL
