@@ -173,26 +173,12 @@ def training() -> dict:
         x, p = _binary_problem(96)
         common = dict(n_epochs=3, batch_size=16, learning_rate=0.05)
         runs = {}
-        for method in ("cd", "pcd", "pt"):
+        for method in ("cd", "pcd"):  # PT: in families() (-m slow); its sampling on a mesh is in sampling()
             # CD's run is monitored every epoch (the history's metrics compared too); the others
             # compare parameters, chains and grad_norm/swap_acceptance (fewer programs to compile).
-            extra = {"betas": (1.0, 0.5), "metrics_every": None} if method == "pt" else {
-                "metrics_every": 1 if method == "cd" else None}
-            a, b = runs[method] = _fit_pair(p, x, mesh, method=method, **common, **extra)
-            out[f"{method}_params_diff"] = _max_diff(a[0], b[0])
-            out[f"{method}_history_diff"] = _max_diff(a[1], b[1])
-            out[f"{method}_params_moved"] = _max_diff(a[0], p)
-            out[f"{method}_params_spec"] = _spec(b[0].W)
-            if method != "cd":
-                out[f"{method}_chains_spec"] = _spec(b[2].chains.v)
-        # One all-reduce per update carries the statistics (PT adds one for its swap counts).
-        for method in ("pcd", "pt"):
-            cfg = train.TrainConfig(method=method, batch_size=16, **({"betas": (1.0, 0.5)} if method == "pt" else {}))
-            state = train.init_state(jax.random.key(0), p, x, cfg, mesh=mesh)
-            step = train.make_train_step(cfg, train.HyperParams(jnp.zeros((), jnp.float64)), 6, mesh=mesh)
-            hlo = step.lower(jax.random.key(1), state, x[:16]).compile().as_text()
-            ops = _COLLECTIVE.findall(hlo)
-            out[f"{method}_collectives"] = {op: ops.count(op) for op in sorted(set(ops))}
+            runs[method] = _training_pair(out, p, x, mesh, method, **common)
+        # One all-reduce per update carries the statistics.
+        _collectives(out, p, x, mesh, "pcd")
 
         # Checkpoint the sharded PCD state after fit's 3 epochs; restore it onto the mesh and onto
         # one device; resume both for 3 more epochs against the uninterrupted run on the mesh.
@@ -219,12 +205,41 @@ def training() -> dict:
     return out
 
 
+def _training_pair(out: dict, p, x, mesh, method: str, **common):
+    """fit with and without the mesh; their differences and layouts into ``out``."""
+    # CD's run is monitored every epoch (the history's metrics compared too); the others
+    # compare parameters, chains and grad_norm/swap_acceptance (fewer programs to compile).
+    extra = {"betas": (1.0, 0.5), "metrics_every": None} if method == "pt" else {
+        "metrics_every": 1 if method == "cd" else None}
+    a, b = _fit_pair(p, x, mesh, method=method, **common, **extra)
+    out[f"{method}_params_diff"] = _max_diff(a[0], b[0])
+    out[f"{method}_history_diff"] = _max_diff(a[1], b[1])
+    out[f"{method}_params_moved"] = _max_diff(a[0], p)
+    out[f"{method}_params_spec"] = _spec(b[0].W)
+    if method != "cd":
+        out[f"{method}_chains_spec"] = _spec(b[2].chains.v)
+    return a, b
+
+
+def _collectives(out: dict, p, x, mesh, method: str):
+    """The collectives in one compiled update of ``method`` on the mesh."""
+    cfg = train.TrainConfig(method=method, batch_size=16, **({"betas": (1.0, 0.5)} if method == "pt" else {}))
+    state = train.init_state(jax.random.key(0), p, x, cfg, mesh=mesh)
+    step = train.make_train_step(cfg, train.HyperParams(jnp.zeros((), jnp.float64)), 6, mesh=mesh)
+    hlo = step.lower(jax.random.key(1), state, x[:16]).compile().as_text()
+    ops = _COLLECTIVE.findall(hlo)
+    out[f"{method}_collectives"] = {op: ops.count(op) for op in sorted(set(ops))}
+
+
 def families() -> dict:
-    """Data-parallel fit of the Gaussian and categorical families and of centered training
+    """Data-parallel fit of binary PT, the Gaussian and categorical families and centered training
     (float64), and a 2 x 2 mesh."""
     mesh = sharding.make_mesh(N_DEVICES)
     out = {}
     with jax.enable_x64(True):
+        x, p = _binary_problem(96)
+        _training_pair(out, p, x, mesh, "pt", n_epochs=3, batch_size=16, learning_rate=0.05)
+        _collectives(out, p, x, mesh, "pt")  # PT adds one all-reduce, for its swap counts
         g = _gaussian(jax.random.key(3), 6, 4, jnp.float64)
         xg = jax.random.normal(jax.random.key(4), (64, 6), jnp.float64)
         a, b = _fit_pair(g, xg, mesh, method="pcd", n_epochs=2, batch_size=8, learning_rate=0.01)

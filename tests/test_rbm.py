@@ -117,7 +117,7 @@ def test_batching_broadcasts_like_numpy(x64):
     assert rbm.sample_v_given_h(jax.random.key(2), params, h).shape == (7, 4)
 
 
-@settings(max_examples=10)  # each new shape compiles: keep the suite fast
+@settings(max_examples=6)  # each new shape compiles: keep the suite fast
 @given(
     n_visible=st.integers(1, 6),
     n_hidden=st.integers(1, 6),

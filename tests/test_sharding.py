@@ -77,17 +77,21 @@ def test_ais_on_a_mesh_matches_one_device():
     assert r["error_n_runs"].startswith("ValueError: n_runs = 10")
 
 
-def test_data_parallel_training_and_its_checkpoints_match_one_device():
-    r = _group("training")
-    for method in ("cd", "pcd", "pt"):
+def _same_training(r: dict, methods):
+    for method in methods:
         assert r[f"{method}_params_diff"] <= TOL, method
         assert r[f"{method}_history_diff"] <= TOL, method
         assert r[f"{method}_params_moved"] > 0.1  # training moved the parameters: the comparison is not vacuous
         assert r[f"{method}_params_spec"] == REPLICATED
-    assert r["pcd_chains_spec"] == ROWS and r["pt_chains_spec"] == ROWS  # chains sharded with the rows
-    # One all-reduce per update carries all the sufficient statistics; PT adds its swap counts.
+        if method != "cd":
+            assert r[f"{method}_chains_spec"] == ROWS  # chains sharded with the rows
+
+
+def test_data_parallel_training_and_its_checkpoints_match_one_device():
+    r = _group("training")
+    _same_training(r, ("cd", "pcd"))
+    # One all-reduce per update carries all the sufficient statistics.
     assert r["pcd_collectives"] == {"all-reduce": 1}
-    assert r["pt_collectives"] == {"all-reduce": 2}
     assert r["error_batch_size"].startswith("ValueError: batch_size = 10")
     assert r["error_n_chains"].startswith("ValueError: n_chains (persistent chains) = 6")
     # The sharded state checkpointed, restored onto the mesh and onto one device, resumed on each.
@@ -101,6 +105,8 @@ def test_data_parallel_training_and_its_checkpoints_match_one_device():
 @pytest.mark.slow
 def test_data_parallel_training_of_every_family_centered_and_on_a_2d_mesh():
     r = _group("families")
+    _same_training(r, ("pt",))
+    assert r["pt_collectives"] == {"all-reduce": 2}  # PT adds one, for its swap counts
     for family in ("gaussian", "categorical"):
         assert r[f"{family}_params_diff"] <= TOL, family
         assert r[f"{family}_history_diff"] <= TOL, family
