@@ -174,8 +174,6 @@ def training() -> dict:
         common = dict(n_epochs=3, batch_size=16, learning_rate=0.05)
         runs = {}
         for method in ("cd", "pcd"):  # PT: in families() (-m slow); its sampling on a mesh is in sampling()
-            # CD's run is monitored every epoch (the history's metrics compared too); the others
-            # compare parameters, chains and grad_norm/swap_acceptance (fewer programs to compile).
             runs[method] = _training_pair(out, p, x, mesh, method, **common)
         # One all-reduce per update carries the statistics.
         _collectives(out, p, x, mesh, "pcd")
